@@ -1,0 +1,40 @@
+# Two entry points (see README): `make demo` runs the pipeline, `make test` runs the tests.
+# Both create .venv and install what is missing first; re-running skips what is already done.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export DVC_NO_ANALYTICS := 1
+export NO_ALBUMENTATIONS_UPDATE := 1
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: setup demo test
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# torch + torchvision first and alone: these exact versions come from local disk; others pull gigabytes.
+$(VENV)/.torch-installed: | $(PY)
+	@echo "installing torch==2.14.1 torchvision==0.29.1 (about a minute)"
+	$(PIP) install -qq torch==2.14.1 torchvision==0.29.1
+	@touch $@
+
+$(VENV)/.deps-installed: pyproject.toml $(VENV)/.torch-installed
+	@echo "installing rpsdet and its pinned dependencies"
+	$(PIP) install -qq -e '.[test]'
+	@touch $@
+
+# DVC's site cache lives inside the project, not in a system temp folder.
+.dvc/config.local:
+	dvc config --local core.site_cache_dir $(CURDIR)/.dvc/site_cache
+
+setup: $(VENV)/.deps-installed .dvc/config.local
+
+demo: setup
+	time dvc repro
+	dvc metrics show
+
+test: setup
+	pytest

@@ -1,0 +1,1 @@
+"""rpsdet: a rock/paper/scissors hand detector with a declarative data-and-model lifecycle."""

@@ -1,0 +1,1 @@
+"""Dataset formats, the canonical COCO dataset, the synthetic generator and splits (no torch here)."""

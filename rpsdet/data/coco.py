@@ -1,0 +1,75 @@
+"""The canonical dataset: a COCO annotations file whose `file_name`s resolve relative to the file itself.
+
+Everywhere outside `rpsdet.model`, boxes are xyxy pixels (x2/y2 exclusive) and labels are 0-based class ids.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rpsdet.classes import CLASS_NAMES
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class ImageRecord:
+    """One image and its boxes. `file_name` is relative to the annotations file's folder."""
+
+    id: int
+    file_name: str
+    width: int
+    height: int
+    boxes: list[Box] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+
+
+def image_id_for(key: str) -> int:
+    """Stable COCO image id from a source path or content hash (not enumeration order); fits in 48 bits."""
+    return int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:12], 16)
+
+
+def categories() -> list[dict]:
+    return [{"id": i + 1, "name": name, "supercategory": "hand"} for i, name in enumerate(CLASS_NAMES)]
+
+
+def to_coco_dict(records: list[ImageRecord]) -> dict:
+    """COCO ground truth dict (category ids are 1-based, bbox is [x, y, w, h])."""
+    images, annotations = [], []
+    for rec in sorted(records, key=lambda r: r.id):
+        images.append({"id": rec.id, "file_name": rec.file_name, "width": rec.width, "height": rec.height})
+        for (x1, y1, x2, y2), label in zip(rec.boxes, rec.labels):
+            w, h = x2 - x1, y2 - y1
+            annotations.append({
+                "id": len(annotations) + 1,
+                "image_id": rec.id,
+                "category_id": int(label) + 1,
+                "bbox": [float(x1), float(y1), float(w), float(h)],
+                "area": float(w * h),
+                "iscrowd": 0,
+            })
+    return {"images": images, "annotations": annotations, "categories": categories()}
+
+
+def write_coco(path: Path, records: list[ImageRecord]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_coco_dict(records), indent=1, ensure_ascii=False))
+
+
+def read_coco(path: Path) -> list[ImageRecord]:
+    """Read a canonical COCO file written by `write_coco` (trusted input; see rpsdet.validate for user data)."""
+    data = json.loads(Path(path).read_text())
+    records = {img["id"]: ImageRecord(img["id"], img["file_name"], img["width"], img["height"]) for img in data["images"]}
+    for ann in data["annotations"]:
+        x, y, w, h = ann["bbox"]
+        rec = records[ann["image_id"]]
+        rec.boxes.append((x, y, x + w, y + h))
+        rec.labels.append(ann["category_id"] - 1)
+    return list(records.values())
+
+
+def image_path(coco_path: Path, record: ImageRecord) -> Path:
+    """Absolute path of a record's image: file names resolve relative to the annotations file."""
+    return (Path(coco_path).parent / record.file_name).resolve()

@@ -1,0 +1,224 @@
+"""Procedural rock / paper / scissors hands on cluttered backgrounds, written as PASCAL VOC sources.
+
+Why synthetic: nothing may be downloaded, yet the pipeline must run end to end on real pixels. The generator
+makes multi-hand scenes (smaller, overlapping hands) rare in the train source and common in the test source,
+so "several hands" is the model's natural weak spot, as in the lab this project reproduces.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from rpsdet.classes import CLASS_NAMES
+from rpsdet.data.voc import VocObject, VocRecord, write_voc
+
+SKIN_TONES = np.array([
+    (255, 224, 189), (241, 194, 125), (224, 172, 105), (198, 134, 66),
+    (170, 110, 70), (141, 85, 36), (110, 65, 35), (92, 51, 23),
+], dtype=np.float64)
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Capsule:
+    """A finger: a segment with round ends, in hand units (palm width = 1, fingers point to -y)."""
+
+    a: Point
+    b: Point
+    width: float
+
+
+@dataclass
+class DrawnHand:
+    label: int  # 0-based class id
+    box: tuple[int, int, int, int]  # tight xyxy around the hand's pixels, x2/y2 exclusive
+    mask: np.ndarray  # bool HxW, the pixels this hand drew (before later hands covered it)
+
+
+def hand_shape(label: int, rng: np.random.Generator) -> tuple[list[Point], list[Capsule]]:
+    """Palm polygon and finger capsules for one gesture, with a little per-hand variation."""
+    jitter = lambda s: float(rng.normal(0.0, s))  # noqa: E731 - tiny local helper
+    palm_w, palm_h = 1.0, 1.05 + jitter(0.05)
+    if label == 0:  # rock: rounder, wider fist
+        palm_h = 0.95 + jitter(0.04)
+    palm = [(0.5 * palm_w * math.cos(t), 0.5 * palm_h * math.sin(t) + 0.05 * math.sin(t) ** 3)
+            for t in np.linspace(0, 2 * math.pi, 36, endpoint=False)]
+    top = -0.5 * palm_h
+    bases = [(-0.33, top + 0.08), (-0.11, top + 0.02), (0.11, top + 0.02), (0.33, top + 0.08)]
+    fw = 0.22 + jitter(0.015)
+    fingers: list[Capsule] = []
+    if label == 1:  # paper: four spread fingers and an open thumb
+        angles = [-24, -8, 8, 24]
+        lengths = [0.75, 0.98, 0.92, 0.68]
+        for (bx, by), ang, length in zip(bases, angles, lengths):
+            ang = math.radians(ang + jitter(4))
+            length *= 1 + jitter(0.06)
+            fingers.append(Capsule((bx, by), (bx + length * math.sin(ang), by - length * math.cos(ang)), fw))
+        ang = math.radians(-62 + jitter(6))
+        fingers.append(Capsule((-0.42, 0.05), (-0.42 + 0.62 * math.sin(ang), 0.05 - 0.62 * math.cos(ang)), fw * 1.1))
+    elif label == 2:  # scissors: index and middle in a V, the rest folded
+        for (bx, by), ang, length in zip(bases[1:3], (-16, 16), (0.95, 1.0)):
+            ang = math.radians(ang + jitter(4))
+            length *= 1 + jitter(0.06)
+            fingers.append(Capsule((bx, by), (bx + length * math.sin(ang), by - length * math.cos(ang)), fw))
+        for bx, by in (bases[0], bases[3]):
+            fingers.append(Capsule((bx, by + 0.05), (bx, by - 0.1), fw))
+        fingers.append(Capsule((-0.45, 0.1), (0.05, -0.05), fw * 1.15))
+    else:  # rock: knuckles on top, thumb across the front
+        for bx, by in bases:
+            fingers.append(Capsule((bx * 1.05, by + 0.1), (bx * 1.05, by - 0.06), fw * 1.05))
+        fingers.append(Capsule((-0.48, 0.12), (0.22, -0.02), fw * 1.2))
+    return palm, fingers
+
+
+def _transform(points: list[Point], cx: float, cy: float, scale: float, angle: float) -> list[Point]:
+    c, s = math.cos(angle), math.sin(angle)
+    return [(cx + scale * (c * x - s * y), cy + scale * (s * x + c * y)) for x, y in points]
+
+
+def _draw_hand(draw: ImageDraw.ImageDraw, palm: list[Point], fingers: list[Capsule], cx: float, cy: float,
+               scale: float, angle: float, fill, outline, outline_px: int) -> None:
+    """Draw the palm and fingers; each part gets a darker rim first so fingers stay visibly separate."""
+    parts: list[tuple[str, object, float]] = [("poly", _transform(palm, cx, cy, scale, angle), 0.0)]
+    for cap in fingers:
+        a, b = _transform([cap.a, cap.b], cx, cy, scale, angle)
+        parts.append(("cap", (a, b), cap.width * scale))
+    for kind, geom, width in parts:
+        for colour, grow in ((outline, outline_px), (fill, 0)):
+            if kind == "poly":
+                draw.polygon(geom, fill=colour, outline=colour, width=max(1, grow) if grow else 1)
+            else:
+                (ax, ay), (bx, by) = geom
+                r = width / 2 + grow
+                draw.line([(ax, ay), (bx, by)], fill=colour, width=max(1, int(round(2 * r))))
+                for px, py in ((ax, ay), (bx, by)):
+                    draw.ellipse([px - r, py - r, px + r, py + r], fill=colour)
+
+
+def _background(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """Gradient + multi-scale noise texture + random clutter shapes (some skin-coloured distractors)."""
+    c0, c1 = rng.uniform(20, 235, 3), rng.uniform(20, 235, 3)
+    t = np.linspace(0, 1, width)[None, :, None] if rng.random() < 0.5 else np.linspace(0, 1, height)[:, None, None]
+    base = c0 * (1 - t) + c1 * t
+    base = np.broadcast_to(base, (height, width, 3)).copy()
+    for cell in (4, 16, 48):
+        small = rng.normal(0, 1, (max(1, height // cell), max(1, width // cell), 3))
+        noise = np.asarray(Image.fromarray(((small * 40 + 128).clip(0, 255)).astype(np.uint8)).resize(
+            (width, height), Image.BICUBIC), dtype=np.float64) - 128
+        base += noise * rng.uniform(0.2, 0.6)
+    img = Image.fromarray(base.clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(4, 14))):
+        if rng.random() < 0.15:
+            colour = tuple(int(v) for v in (SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.8, 1.1)).clip(0, 255))
+        else:
+            colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        x0, y0 = rng.uniform(-0.1, 1.0) * width, rng.uniform(-0.1, 1.0) * height
+        w, h = rng.uniform(0.05, 0.35) * width, rng.uniform(0.05, 0.35) * height
+        kind = rng.integers(3)
+        if kind == 0:
+            draw.rectangle([x0, y0, x0 + w, y0 + h], fill=colour)
+        elif kind == 1:
+            draw.ellipse([x0, y0, x0 + w, y0 + h], fill=colour)
+        else:
+            draw.line([(x0, y0), (x0 + w, y0 + h)], fill=colour, width=int(rng.integers(2, 8)))
+    return img
+
+
+def _iou(a: tuple, b: tuple) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def render_scene(rng: np.random.Generator, width: int, height: int, n_hands: int,
+                 max_overlap: float = 0.3) -> tuple[Image.Image, list[DrawnHand]]:
+    """One image with `n_hands` hands; returns the image and each hand's tight box and pixel mask."""
+    img = _background(rng, width, height)
+    draw = ImageDraw.Draw(img)
+    short = min(width, height)
+    # Single hands fill a good part of the frame; several hands must share it, so they are smaller.
+    size_range = (0.38, 0.62) if n_hands == 1 else (0.2, 0.36)
+    hands: list[DrawnHand] = []
+    for _ in range(n_hands):
+        label = int(rng.integers(len(CLASS_NAMES)))
+        palm, fingers = hand_shape(label, rng)
+        for _attempt in range(30):
+            scale = rng.uniform(*size_range) * short / 2.0  # palm width in px; a hand spans ~2 palm widths
+            angle = math.radians(rng.uniform(-45, 45) + (180 if rng.random() < 0.1 else 0))
+            cx, cy = rng.uniform(0.1, 0.9) * width, rng.uniform(0.15, 0.9) * height
+            mask_img = Image.new("L", (width, height), 0)
+            _draw_hand(ImageDraw.Draw(mask_img), palm, fingers, cx, cy, scale, angle, 255, 255, 1)
+            box = mask_img.getbbox()
+            if box is None:
+                continue
+            clipped = box[0] == 0 or box[1] == 0 or box[2] == width or box[3] == height
+            if not clipped and all(_iou(box, h.box) <= max_overlap for h in hands):
+                break
+        else:
+            continue  # could not place this hand without heavy overlap or clipping; the scene has one fewer
+        tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.85, 1.1) + rng.normal(0, 6, 3)
+        fill = tuple(int(v) for v in tone.clip(0, 255))
+        outline = tuple(int(v) for v in (tone * rng.uniform(0.55, 0.75)).clip(0, 255))
+        layer = Image.new("RGB", (width, height), fill)
+        _draw_hand(ImageDraw.Draw(layer), palm, fingers, cx, cy, scale, angle, fill, outline, 1)
+        # Directional shading across the hand so it is not a flat sticker.
+        gy, gx = np.mgrid[0:height, 0:width].astype(np.float64)
+        theta = rng.uniform(0, 2 * math.pi)
+        ramp = ((gx - cx) * math.cos(theta) + (gy - cy) * math.sin(theta)) / max(1.0, 2 * scale)
+        shaded = np.asarray(layer, dtype=np.float64) * (1.0 + 0.25 * np.clip(ramp, -1, 1))[..., None]
+        img.paste(Image.fromarray(shaded.clip(0, 255).astype(np.uint8)), (0, 0), mask_img)
+        hands.append(DrawnHand(label, box, np.asarray(mask_img) > 0))
+    return _lighting(rng, img), hands
+
+
+def _lighting(rng: np.random.Generator, img: Image.Image) -> Image.Image:
+    """Global exposure, a light gradient, sensor noise and occasional defocus."""
+    arr = np.asarray(img, dtype=np.float64)
+    h, w = arr.shape[:2]
+    gain = rng.uniform(0.55, 1.35)
+    gy, gx = np.mgrid[0:h, 0:w]
+    theta = rng.uniform(0, 2 * math.pi)
+    ramp = ((gx / w - 0.5) * math.cos(theta) + (gy / h - 0.5) * math.sin(theta))
+    arr = arr * gain * (1 + rng.uniform(0, 0.5) * ramp)[..., None] + rng.normal(0, rng.uniform(2, 9), arr.shape)
+    out = Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+    if rng.random() < 0.25:
+        out = out.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.6)))
+    return out
+
+
+def hand_counts(count: int, multi_fraction: float, max_hands: int, seed: int) -> list[int]:
+    """Hands per image: exactly round(count * multi_fraction) images get 2..max_hands hands, the rest one."""
+    rng = np.random.default_rng([seed, 0xC0FFEE])
+    n_multi = int(round(count * multi_fraction))
+    multi = set(rng.permutation(count)[:n_multi].tolist())
+    return [int(rng.integers(2, max_hands + 1)) if i in multi else 1 for i in range(count)]
+
+
+def write_source(out_dir: Path, *, prefix: str, count: int, multi_fraction: float, seed: int,
+                 width: int = 320, height: int = 240, max_hands: int = 4, jpeg_quality: int = 90) -> dict:
+    """Write `count` images as a VOC source (JPEGImages/ + Annotations/); deterministic for `seed`."""
+    out_dir = Path(out_dir)
+    (out_dir / "JPEGImages").mkdir(parents=True, exist_ok=True)
+    (out_dir / "Annotations").mkdir(parents=True, exist_ok=True)
+    stats = {"images": 0, "hands": 0, "multi_hand_images": 0, "per_class": dict.fromkeys(CLASS_NAMES, 0)}
+    for i, n in enumerate(hand_counts(count, multi_fraction, max_hands, seed)):
+        rng = np.random.default_rng([seed, i])
+        img, hands = render_scene(rng, width, height, n)
+        name = f"{prefix}_{i:05d}"
+        img.save(out_dir / "JPEGImages" / f"{name}.jpg", quality=jpeg_quality)
+        objects = [VocObject(CLASS_NAMES[h.label], tuple(float(v) for v in h.box)) for h in hands]
+        write_voc(out_dir / "Annotations" / f"{name}.xml", VocRecord(f"{name}.jpg", width, height, 3, objects))
+        stats["images"] += 1
+        stats["hands"] += len(hands)
+        stats["multi_hand_images"] += len(hands) > 1
+        for h in hands:
+            stats["per_class"][CLASS_NAMES[h.label]] += 1
+    return stats

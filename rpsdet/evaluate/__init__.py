@@ -1,0 +1,1 @@
+"""Evaluation: pycocotools COCO metrics over a canonical dataset."""

@@ -1,0 +1,1 @@
+"""Training: albumentations data pipeline, the effdet loop, dvclive logging."""

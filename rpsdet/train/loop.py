@@ -1,0 +1,146 @@
+"""Train an EfficientDet from params: AdamW, warmup + cosine, EMA weights, best checkpoint by val mAP."""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from effdet import DetBenchTrain
+from timm.utils import ModelEmaV3
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from rpsdet.classes import CLASS_NAMES
+from rpsdet.evaluate.run import evaluate_dataset
+from rpsdet.model.device import pick_device, set_threads
+from rpsdet.model.checkpoint import load_checkpoint, save_checkpoint
+from rpsdet.model.factory import build_effdet
+from rpsdet.model.predict import Detector
+from rpsdet.model.targets import to_effdet_targets
+from rpsdet.train.dataset import DetectionDataset, collate, train_transform
+from rpsdet.train.schedule import warmup_cosine
+
+
+@dataclass
+class TrainConfig:
+    """Every training knob; params.yaml `train:` maps onto these fields one to one."""
+
+    arch: str = "efficientdet_d0"
+    image_size: int = 192
+    norm: str = "group"
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.02
+    clip_grad: float = 10.0
+    ema_decay: float = 0.998
+    scale_jitter: float = 0.25
+    color_jitter: float = 0.3
+    eval_every: int = 2
+    early_stop_patience: int = 0  # evaluations without improvement before stopping; 0 = never stop early
+    seed: int = 0
+    workers: int = 0
+    threads: int = 0  # 0 = every core this process may use
+    device: str = "auto"
+    init_from: str | None = None  # "tune again": warm start from an earlier rpsdet checkpoint
+    backbone_weights: str | None = None  # a local timm backbone state dict, for users who have one
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"unknown train params {unknown}; known: {sorted(known)}")
+        return cls(**params)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, live=None,
+          data_version: str = "") -> dict[str, Any]:
+    """Train, evaluate on val every `eval_every` epochs, keep the best EMA weights at `out_path`."""
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    threads = set_threads(cfg.threads)
+    model = build_effdet(cfg.arch, cfg.image_size, len(CLASS_NAMES), cfg.norm, cfg.backbone_weights)
+    if cfg.init_from:
+        warm, warm_cfg, _ = load_checkpoint(Path(cfg.init_from))
+        if (warm_cfg["arch"], warm_cfg["norm"]) != (cfg.arch, cfg.norm):
+            raise ValueError(f"train.init_from {cfg.init_from} is {warm_cfg['arch']}/{warm_cfg['norm']}, "
+                             f"but train asks for {cfg.arch}/{cfg.norm}")
+        model.load_state_dict(warm.state_dict())
+    bench = DetBenchTrain(model).to(device).train()
+
+    dataset = DetectionDataset(train_json, train_transform(cfg.image_size, cfg.scale_jitter, cfg.color_jitter))
+    if len(dataset) < cfg.batch_size:
+        raise ValueError(f"{train_json} has {len(dataset)} images, fewer than train.batch_size={cfg.batch_size}")
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True, collate_fn=collate,
+                        num_workers=cfg.workers, generator=torch.Generator().manual_seed(cfg.seed),
+                        persistent_workers=cfg.workers > 0)
+    total_steps = cfg.epochs * len(loader)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, total_steps, cfg.warmup_steps, cfg.min_lr_ratio))
+    ema = ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay > 0 else None
+    use_amp = device.type == "cuda"
+
+    ckpt_config = {"arch": cfg.arch, "image_size": cfg.image_size, "norm": cfg.norm,
+                   "class_names": list(CLASS_NAMES), "train": asdict(cfg), "data_version": data_version}
+    best: dict[str, Any] = {"map": -1.0}
+    evals_since_best = 0
+    step = 0
+    started = time.time()
+    progress = tqdm(total=total_steps, desc="train", unit="step", dynamic_ncols=True, mininterval=5)
+    for epoch in range(1, cfg.epochs + 1):
+        sums = {"loss": 0.0, "class_loss": 0.0, "box_loss": 0.0}
+        for images, boxes, labels in loader:
+            targets = {k: v.to(device) for k, v in to_effdet_targets(boxes, labels, cfg.image_size).items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                out = bench(images.to(device), targets)
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if ema is not None:
+                ema.update(model, step=step)
+            for key in sums:
+                sums[key] += float(out[key])
+            progress.update(1)
+            progress.set_postfix(epoch=epoch, loss=f"{float(out['loss']):.3f}")
+        epoch_stats = {f"train/{k}": v / len(loader) for k, v in sums.items()}
+        epoch_stats["train/lr"] = scheduler.get_last_lr()[0]
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            eval_model = ema.module if ema is not None else model
+            metrics, _ = evaluate_dataset(Detector(eval_model, cfg.image_size, list(CLASS_NAMES), str(device)), val_json)
+            model.train()
+            epoch_stats.update({"val/map": metrics["map"], "val/map50": metrics["map50"]})
+            progress.write(f"epoch {epoch}: loss {epoch_stats['train/loss']:.3f} "
+                           f"val mAP {metrics['map']:.3f} mAP50 {metrics['map50']:.3f}")
+            if metrics["map"] > best["map"]:
+                best = {"map": metrics["map"], "map50": metrics["map50"], "epoch": epoch, "step": step}
+                save_checkpoint(out_path, eval_model, ckpt_config, {"val_metrics": metrics, "epoch": epoch})
+                evals_since_best = 0
+            else:
+                evals_since_best += 1
+        if live is not None:
+            for key, value in epoch_stats.items():
+                live.log_metric(key, value)
+            live.next_step()
+        if cfg.early_stop_patience and evals_since_best >= cfg.early_stop_patience:
+            progress.write(f"early stop: no val mAP gain in {evals_since_best} evaluations")
+            break
+    progress.close()
+    return {"best_val_map": best["map"], "best_val_map50": best["map50"], "best_epoch": best["epoch"],
+            "steps": step, "seconds": round(time.time() - started, 1), "threads": threads, "device": str(device)}

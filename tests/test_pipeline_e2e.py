@@ -1,0 +1,79 @@
+"""The real pipeline, end to end: copy the repo, apply the instant profile, `dvc repro`, check, repro again."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rpsdet.params import deep_merge
+
+REPO = Path(__file__).resolve().parents[1]
+TOP_LEVEL_SKIP = {".venv", ".git", "data", "models", ".pytest_cache", "dvc.lock"}
+DVC_DIR_SKIP = {"cache", "tmp", "site_cache", "config.local"}
+
+
+def skip(directory: str, names: list[str]) -> set[str]:
+    """Copy the project as a fresh clone would have it: no venv, no outputs, no DVC cache or lock."""
+    here = Path(directory)
+    chosen = {n for n in names if n == "__pycache__" or n.endswith(".egg-info")}
+    if here == REPO:
+        chosen |= TOP_LEVEL_SKIP & set(names)
+    if here == REPO / ".dvc":
+        chosen |= DVC_DIR_SKIP & set(names)
+    return chosen
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, text=True, capture_output=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    work = tmp_path_factory.mktemp("repo") / "rpsdet"
+    shutil.copytree(REPO, work, ignore=skip)
+    params = deep_merge(yaml.safe_load((work / "params.yaml").read_text()),
+                        yaml.safe_load((work / "params_instant.yaml").read_text()))
+    (work / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    run(["git", "init", "-q"], work, env)
+    run(["git", "add", "-A"], work, env)
+    run(["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "clone"], work, env)
+    dvc = [sys.executable, "-m", "dvc"]
+    run([*dvc, "config", "--local", "core.site_cache_dir", str(work / ".dvc" / "site_cache")], work, env)
+    first = run([*dvc, "repro"], work, env)
+    second = run([*dvc, "repro"], work, env)
+    return work, first, second, params
+
+
+@pytest.mark.slow
+def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
+    work, first, _, params = pipeline
+    for stage in ("synthesize@synth_train", "synthesize@synth_test", "validate@synth_train", "validate@synth_test",
+                  "split", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in first
+    metrics = json.loads((work / "metrics" / "eval.json").read_text())
+    for key in ("map", "map50", "map75", "ar100"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert set(metrics["per_class"]) == {"rock", "paper", "scissors"}
+    assert metrics["images"] == params["synth"]["sources"]["synth_test"]["count"]
+    validation = json.loads((work / "metrics" / "validation_synth_train.json").read_text())
+    assert validation["kept_images"] + validation["quarantined_images"] == validation["input_images"] == 40
+    assert (work / "models" / "model.pt").is_file()
+    predictions = json.loads((work / "data" / "eval" / "predictions.json").read_text())
+    assert predictions and {"image_id", "category_id", "bbox", "score"} <= set(predictions[0])
+    train_metrics = json.loads((work / "metrics" / "train" / "metrics.json").read_text())
+    assert train_metrics["step"] == params["train"]["epochs"] - 1
+
+
+@pytest.mark.slow
+def test_second_repro_runs_nothing(pipeline):
+    _, _, second, _ = pipeline
+    assert "Running stage" not in second
+    assert "Data and pipelines are up to date" in second
