@@ -19,11 +19,20 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from rpsdet.params import load_params
-    from rpsdet.validate.voc_source import validate_voc_source
+    from rpsdet.validate.config import ValidateConfig
+    from rpsdet.validate.report import summary_table
+    from rpsdet.validate.run import validate_source
 
-    aliases = load_params(args.params).get("classes", {}).get("aliases") if Path(args.params).is_file() else None
-    summary = validate_voc_source(Path(args.src), Path(args.out), aliases)
-    print(json.dumps(summary, indent=1))
+    params = load_params(args.params) if Path(args.params).is_file() else {}
+    overrides = {"format": args.format} if args.format else {}
+    if args.reference:
+        overrides["reference"] = Path(args.reference)
+    if args.allow_negatives:
+        overrides["allow_negatives"] = True
+    summary = validate_source(Path(args.src), Path(args.out), ValidateConfig.from_params(params, **overrides))
+    print(summary_table(summary))
+    if args.metrics:
+        Path(args.metrics).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     return 0
 
 
@@ -42,11 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default=None, help="image name prefix (default: the folder name)")
     p.set_defaults(func=_synth)
 
-    p = sub.add_parser("validate", help="check a VOC source; write a clean canonical dataset + report")
+    p = sub.add_parser("validate", help="check a VOC / COCO / YOLO source; write a clean canonical dataset + report")
     p.add_argument("src")
     p.add_argument("out")
-    p.add_argument("--params", default="params.yaml", help="read classes.aliases from here if it exists")
+    p.add_argument("--params", default="params.yaml", help="read validate.* and classes.aliases from here if it exists")
+    p.add_argument("--format", choices=("voc", "coco", "yolo"), default=None, help="skip format detection")
+    p.add_argument("--reference", default=None, help="a train source to check this one against for leakage")
+    p.add_argument("--allow-negatives", action="store_true", help="keep images without boxes as negatives")
+    p.add_argument("--metrics", default=None, help="also write the summary JSON here")
     p.set_defaults(func=_validate)
+
+    from rpsdet.registry.commands import add_registry_commands  # publish, models, evaluate --model
+    from rpsdet.serve.commands import add_serve_commands  # serve, users add
+
+    add_registry_commands(sub)
+    add_serve_commands(sub)
     return parser
 
 

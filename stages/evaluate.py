@@ -1,23 +1,27 @@
-"""DVC stage: pycocotools metrics of the trained model on the test split -> metrics/eval.json."""
+"""DVC stage: evaluate one round's model on the test split: metrics, slices, plots, per-image table, gallery.
+
+Usage: python stages/evaluate.py ROUND
+"""
 import json
-import time
+import sys
 from pathlib import Path
 
-from rpsdet.data.coco import read_coco, to_coco_dict
-from rpsdet.evaluate.run import evaluate_dataset
-from rpsdet.files import write_json
+from rpsdet.evaluate.report import EvalOutputs, evaluate_model
+from rpsdet.evaluate.slices import SliceThresholds
+from rpsdet.model.device import pick_device, set_threads
 from rpsdet.model.predict import Detector
 from rpsdet.params import load_params
-from rpsdet.model.device import set_threads
+from rpsdet.rounds import model_path
 
+name = sys.argv[1]
 params = load_params()
-set_threads(params["train"].get("threads", 0))
-test_json = Path("data/splits") / params["split"]["version"] / "test.json"
-started = time.time()
-metrics, results = evaluate_dataset(Detector.from_checkpoint(Path("models/model.pt")), test_json)
-metrics["images"] = len(read_coco(test_json))
-metrics["seconds"] = round(time.time() - started, 1)
-write_json(Path("data/eval/ground_truth.json"), to_coco_dict(read_coco(test_json)))
-write_json(Path("data/eval/predictions.json"), results)
-write_json(Path("metrics/eval.json"), metrics)
-print(json.dumps(metrics, indent=1))
+cfg = params["evaluate"]
+set_threads(params["train"]["threads"])
+device = str(pick_device(params["train"]["device"]))
+detector = Detector.from_checkpoint(model_path(name), device)
+outputs = EvalOutputs(Path("data/eval") / name, Path(f"metrics/eval_{name}.json"), Path(f"metrics/slices_{name}.json"),
+                      Path(f"metrics/eval_{name}"))
+metrics = evaluate_model(detector, Path("data/splits") / params["split"]["version"] / "test.json", outputs,
+                         cfg["score_threshold"], SliceThresholds(**cfg["slices"]), gallery=cfg["gallery"])
+print(json.dumps({k: metrics[k] for k in ("map", "map50", "map75", "ar100", "precision", "recall", "f1")}))
+print(f"gallery: {outputs.data_dir / 'gallery' / 'index.html'}")

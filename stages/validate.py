@@ -1,14 +1,21 @@
-"""DVC stage: validate one raw source into data/validated/SOURCE. Usage: python stages/validate.py SOURCE"""
+"""DVC stage: validate one raw source into data/validated/SOURCE. Usage: python stages/validate.py SOURCE
+
+Every source other than `validate.reference_source` (the train source) is also checked against it for leakage.
+"""
 import sys
 from pathlib import Path
 
 from rpsdet.files import write_json
 from rpsdet.params import load_params
-from rpsdet.validate.voc_source import validate_voc_source
+from rpsdet.validate.config import ValidateConfig
+from rpsdet.validate.report import summary_table
+from rpsdet.validate.run import validate_source
 
 name = sys.argv[1]
-summary = validate_voc_source(Path("data/raw") / name, Path("data/validated") / name,
-                              load_params().get("classes", {}).get("aliases"))
+params = load_params()
+reference = (params.get("validate") or {}).get("reference_source")
+cfg = ValidateConfig.from_params(params, reference=Path("data/raw") / reference if reference and reference != name
+                                 else None)
+summary = validate_source(Path("data/raw") / name, Path("data/validated") / name, cfg, name)
 write_json(Path("metrics") / f"validation_{name}.json", summary)
-print(f"{name}: kept {summary['kept_images']} of {summary['input_images']} images, "
-      f"quarantined {summary['quarantined_images']}; checks {summary['checks']}")
+print(summary_table(summary))

@@ -1,5 +1,35 @@
 import os
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+@pytest.fixture(scope="session")
+def tiny_splits(tmp_path_factory) -> Path:
+    """A small real dataset: synthesized, validated and split exactly as the pipeline does it."""
+    from rpsdet.data.split import write_splits
+    from rpsdet.data.synth import write_source
+    from rpsdet.validate.voc_source import validate_voc_source
+
+    root = tmp_path_factory.mktemp("tiny")
+    for name, count, multi in (("train_src", 32, 0.1), ("test_src", 12, 0.5)):
+        write_source(root / "raw" / name, prefix=name, count=count, multi_fraction=multi, seed=5, width=160,
+                     height=120)
+        validate_voc_source(root / "raw" / name, root / "validated" / name)
+    write_splits(root / "validated" / "train_src", root / "validated" / "test_src", root / "splits", 0.6, seed=0)
+    return root / "splits"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_splits, tmp_path_factory) -> Path:
+    """A real (barely trained) rpsdet checkpoint, trained once per session for serving and registry tests."""
+    from rpsdet.train.loop import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("tiny_model") / "model.pt"
+    cfg = TrainConfig(epochs=1, image_size=128, batch_size=4, warmup_steps=3, eval_every=1, threads=2)
+    train(cfg, tiny_splits / "train.json", tiny_splits / "val.json", out)
+    return out

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,19 +57,28 @@ def pipeline(tmp_path_factory):
 def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
     work, first, _, params = pipeline
     for stage in ("synthesize@synth_train", "synthesize@synth_test", "validate@synth_train", "validate@synth_test",
-                  "split", "train", "evaluate"):
+                  "split", "train@round1", "evaluate@round1", "mine_failures", "augment", "train@round2",
+                  "evaluate@round2", "compare"):
         assert f"Running stage '{stage}'" in first
-    metrics = json.loads((work / "metrics" / "eval.json").read_text())
-    for key in ("map", "map50", "map75", "ar100"):
-        assert 0.0 <= metrics[key] <= 1.0
-    assert set(metrics["per_class"]) == {"rock", "paper", "scissors"}
-    assert metrics["images"] == params["synth"]["sources"]["synth_test"]["count"]
+    for name in ("round1", "round2"):
+        metrics = json.loads((work / "metrics" / f"eval_{name}.json").read_text())
+        for key in ("map", "map50", "map75", "ar100", "precision", "recall", "f1"):
+            assert 0.0 <= metrics[key] <= 1.0
+        assert set(metrics["per_class"]) == {"rock", "paper", "scissors"}
+        assert metrics["images"] == params["synth"]["sources"]["synth_test"]["count"]
+        slices = json.loads((work / "metrics" / f"slices_{name}.json").read_text())
+        assert "objects>=2" in slices and "objects==1" in slices
+        assert (work / "data" / "eval" / name / "gallery" / "index.html").is_file()
+    compare = json.loads((work / "metrics" / "compare.json").read_text())
+    assert compare["failure_slice"] == "objects>=2" and set(compare["rounds"]) == {"round1", "round2"}
+    augment = json.loads((work / "metrics" / "augment.json").read_text())
+    assert augment["generated"] == 3 * augment["selected"] - augment["rejected"]
     validation = json.loads((work / "metrics" / "validation_synth_train.json").read_text())
     assert validation["kept_images"] + validation["quarantined_images"] == validation["input_images"] == 40
-    assert (work / "models" / "model.pt").is_file()
-    predictions = json.loads((work / "data" / "eval" / "predictions.json").read_text())
+    assert (work / "models" / "round1" / "model.pt").is_file() and (work / "models" / "round2" / "model.pt").is_file()
+    predictions = json.loads((work / "data" / "eval" / "round1" / "predictions.json").read_text())
     assert predictions and {"image_id", "category_id", "bbox", "score"} <= set(predictions[0])
-    train_metrics = json.loads((work / "metrics" / "train" / "metrics.json").read_text())
+    train_metrics = json.loads((work / "metrics" / "train" / "round1" / "metrics.json").read_text())
     assert train_metrics["step"] == params["train"]["epochs"] - 1
 
 
@@ -77,3 +87,44 @@ def test_second_repro_runs_nothing(pipeline):
     _, _, second, _ = pipeline
     assert "Running stage" not in second
     assert "Data and pipelines are up to date" in second
+
+
+@pytest.mark.slow
+def test_changing_an_augmentation_param_reruns_only_augment_and_what_follows(pipeline):
+    work, _, _, _ = pipeline
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "augment.seed=7"], work, env)
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"augment", "train@round2", "evaluate@round2", "compare"}
+
+
+@pytest.mark.slow
+def test_a_queued_grid_of_experiments_runs_and_shows_up_in_exp_show(pipeline):
+    work, _, _, _ = pipeline
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    dvc = [sys.executable, "-m", "dvc"]
+    run(["git", "add", "-A"], work, env)
+    run(["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "baseline"], work, env)
+    for lr in ("0.0005", "0.002"):
+        run([*dvc, "exp", "run", "--queue", "-S", f"rounds.round2.train.lr={lr}"], work, env)
+    run([*dvc, "queue", "start", "-j", "1"], work, env)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = run([*dvc, "queue", "status"], work, env)
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(5)
+    assert "Failed" not in status, status
+    table = json.loads(subprocess.run([*dvc, "exp", "show", "--json"], cwd=work, env=env, capture_output=True,
+                                      text=True, check=True).stdout)
+    lrs = []
+    for commit in table:
+        for exp in commit.get("experiments") or []:
+            for rev in exp.get("revs", []):
+                data = rev.get("data") or {}
+                lr = data.get("params", {}).get("params.yaml", {}).get("data", {}).get("rounds", {}) \
+                    .get("round2", {}).get("train", {}).get("lr")
+                metrics = data.get("metrics", {}).get("metrics/eval_round2.json", {}).get("data", {})
+                if lr is not None and "map50" in metrics:
+                    lrs.append(lr)
+    assert sorted(lrs) == [0.0005, 0.002]

@@ -1,4 +1,4 @@
-"""COCO box metrics via pycocotools, plus per-class AP read from COCOeval's own precision array."""
+"""COCO box metrics via pycocotools, plus per-class AP and PR curves read from COCOeval's own arrays."""
 from __future__ import annotations
 
 import contextlib
@@ -12,6 +12,10 @@ from pycocotools.cocoeval import COCOeval
 from rpsdet.classes import CLASS_NAMES
 from rpsdet.model.predict import Detection
 
+# COCOeval.eval["precision"] axes: [IoU thresholds, recall points, categories, area ranges, max detections].
+IOU50, AREA_ALL, MAXDET100 = 0, 0, -1
+AREA_INDEX = {"small": 1, "medium": 2, "large": 3}
+
 
 def detections_to_coco(image_id: int, detections: list[Detection]) -> list[dict]:
     """A COCO results list (bbox [x, y, w, h], 1-based category id) anyone can rescore with their own tools."""
@@ -23,33 +27,59 @@ def detections_to_coco(image_id: int, detections: list[Detection]) -> list[dict]
     } for d in detections]
 
 
-def _mean_valid(values: np.ndarray) -> float | None:
-    valid = values[values > -1]
-    return round(float(valid.mean()), 4) if valid.size else None
-
-
-def coco_metrics(ground_truth: dict, results: list[dict]) -> dict:
-    """mAP (0.5:0.95), mAP50, mAP75, AR@100 and per-class AP/AP50. No detections at all scores 0."""
+def run_cocoeval(ground_truth: dict, results: list[dict]) -> COCOeval | None:
+    """evaluate + accumulate + summarize, quietly; None when there are no detections at all."""
+    if not results:
+        return None
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = copy.deepcopy(ground_truth)
         gt.createIndex()
-        if not results:
-            empty = {"ap": 0.0, "ap50": 0.0}
-            return {"map": 0.0, "map50": 0.0, "map75": 0.0, "ar100": 0.0,
-                    "per_class": {name: dict(empty) for name in CLASS_NAMES}}
         dt = gt.loadRes(copy.deepcopy(results))
         ev = COCOeval(gt, dt, "bbox")
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    stats = ev.stats
-    # precision: [iou thresholds, recall points, categories, area ranges, max dets]; area "all", 100 dets.
+    return ev
+
+
+def _mean_valid(values: np.ndarray) -> float | None:
+    """COCOeval marks "no ground truth here" with -1: that is undefined, not zero."""
+    valid = values[values > -1]
+    return round(float(valid.mean()), 4) if valid.size else None
+
+
+def summarize(ev: COCOeval | None, has_ground_truth: bool = True) -> dict:
+    """mAP (0.5:0.95), mAP50, mAP75, AR@100, per-class AP/AP50 and mAP50 by COCO box size."""
+    if ev is None:
+        zero = 0.0 if has_ground_truth else None
+        return {"map": zero, "map50": zero, "map75": zero, "ar100": zero,
+                "per_class": {n: {"ap": zero, "ap50": zero} for n in CLASS_NAMES},
+                "by_size": {s: {"map50": zero} for s in AREA_INDEX}}
     precision = ev.eval["precision"]
+    stat = lambda i: round(float(ev.stats[i]), 4) if ev.stats[i] > -1 else None  # noqa: E731
     per_class = {}
     for k, cat_id in enumerate(ev.params.catIds):
-        name = CLASS_NAMES[cat_id - 1]
-        per_class[name] = {"ap": _mean_valid(precision[:, :, k, 0, -1]), "ap50": _mean_valid(precision[0, :, k, 0, -1])}
-    clean = lambda v: round(max(0.0, float(v)), 4)  # noqa: E731 - COCOeval uses -1 for "no ground truth"
-    return {"map": clean(stats[0]), "map50": clean(stats[1]), "map75": clean(stats[2]), "ar100": clean(stats[8]),
-            "per_class": per_class}
+        per_class[CLASS_NAMES[cat_id - 1]] = {"ap": _mean_valid(precision[:, :, k, AREA_ALL, MAXDET100]),
+                                              "ap50": _mean_valid(precision[IOU50, :, k, AREA_ALL, MAXDET100])}
+    by_size = {s: {"map50": _mean_valid(precision[IOU50, :, :, a, MAXDET100])} for s, a in AREA_INDEX.items()}
+    return {"map": stat(0), "map50": stat(1), "map75": stat(2), "ar100": stat(8), "per_class": per_class,
+            "by_size": by_size}
+
+
+def coco_metrics(ground_truth: dict, results: list[dict]) -> dict:
+    """Convenience: pycocotools metrics of `results` against `ground_truth` (COCO dicts)."""
+    return summarize(run_cocoeval(ground_truth, results), bool(ground_truth["annotations"]))
+
+
+def pr_curves(ev: COCOeval | None) -> dict[str, list[dict[str, float]]]:
+    """Per-class precision at COCO's 101 recall points, IoU 0.5 (rows ready for DVC plots)."""
+    curves: dict[str, list[dict[str, float]]] = {n: [] for n in CLASS_NAMES}
+    if ev is None:
+        return curves
+    precision = ev.eval["precision"]
+    for k, cat_id in enumerate(ev.params.catIds):
+        values = precision[IOU50, :, k, AREA_ALL, MAXDET100]
+        curves[CLASS_NAMES[cat_id - 1]] = [{"recall": round(float(r), 2), "precision": round(max(0.0, float(p)), 4)}
+                                           for r, p in zip(ev.params.recThrs, values) if p > -1]
+    return curves

@@ -1,8 +1,9 @@
-"""Train an EfficientDet from params: AdamW, warmup + cosine, EMA weights, best checkpoint by val mAP."""
+"""Train an EfficientDet from params: warmup + cosine, EMA weights, best checkpoint by val mAP, resumable."""
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,15 @@ from tqdm import tqdm
 
 from rpsdet.classes import CLASS_NAMES
 from rpsdet.evaluate.run import evaluate_dataset
-from rpsdet.model.device import pick_device, set_threads
 from rpsdet.model.checkpoint import load_checkpoint, save_checkpoint
+from rpsdet.model.device import pick_device, set_threads
 from rpsdet.model.factory import build_effdet
 from rpsdet.model.predict import Detector
 from rpsdet.model.targets import to_effdet_targets
 from rpsdet.train.dataset import DetectionDataset, collate, train_transform
 from rpsdet.train.schedule import warmup_cosine
+
+OPTIMIZERS = ("adamw", "sgd")
 
 
 @dataclass
@@ -34,6 +37,7 @@ class TrainConfig:
     norm: str = "group"
     epochs: int = 20
     batch_size: int = 8
+    optimizer: str = "adamw"
     lr: float = 3e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 100
@@ -48,6 +52,7 @@ class TrainConfig:
     workers: int = 0
     threads: int = 0  # 0 = every core this process may use
     device: str = "auto"
+    resume: bool = True  # continue an interrupted run from its last epoch when the config is unchanged
     init_from: str | None = None  # "tune again": warm start from an earlier rpsdet checkpoint
     backbone_weights: str | None = None  # a local timm backbone state dict, for users who have one
 
@@ -57,7 +62,13 @@ class TrainConfig:
         unknown = sorted(set(params) - known)
         if unknown:
             raise ValueError(f"unknown train params {unknown}; known: {sorted(known)}")
-        return cls(**params)
+        cfg = cls(**params)
+        if cfg.optimizer not in OPTIMIZERS:
+            raise ValueError(f"train.optimizer must be one of {OPTIMIZERS}, got {cfg.optimizer!r}")
+        if cfg.init_from and not Path(cfg.init_from).is_file():
+            raise ValueError(f"train.init_from {cfg.init_from} does not exist. A stage's own output is deleted "
+                             f"before it reruns: copy the checkpoint elsewhere first (see README, Tuning)")
+        return cfg
 
 
 def seed_everything(seed: int) -> None:
@@ -66,9 +77,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, live=None,
-          data_version: str = "") -> dict[str, Any]:
-    """Train, evaluate on val every `eval_every` epochs, keep the best EMA weights at `out_path`."""
+def resumable_state(state_path: Path | None, cfg: TrainConfig) -> dict[str, Any] | None:
+    """The saved state of an interrupted run with the same config, else None (start fresh)."""
+    if not cfg.resume or state_path is None or not Path(state_path).is_file():
+        return None
+    state = torch.load(state_path, map_location="cpu", weights_only=False)
+    if state.get("train") != asdict(cfg) or state.get("epoch", 0) >= cfg.epochs:
+        return None
+    return state
+
+
+def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, live=None, data_version: str = "",
+          state_path: Path | None = None, on_epoch_end: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Train, evaluate on val every `eval_every` epochs, keep the best EMA weights at `out_path`.
+
+    After every epoch the full state goes to `state_path`, so an interrupted run continues where it stopped.
+    """
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     threads = set_threads(cfg.threads)
@@ -84,24 +115,40 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
     dataset = DetectionDataset(train_json, train_transform(cfg.image_size, cfg.scale_jitter, cfg.color_jitter))
     if len(dataset) < cfg.batch_size:
         raise ValueError(f"{train_json} has {len(dataset)} images, fewer than train.batch_size={cfg.batch_size}")
+    shuffle = torch.Generator()
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True, collate_fn=collate,
-                        num_workers=cfg.workers, generator=torch.Generator().manual_seed(cfg.seed),
-                        persistent_workers=cfg.workers > 0)
+                        num_workers=cfg.workers, generator=shuffle, persistent_workers=cfg.workers > 0)
     total_steps = cfg.epochs * len(loader)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = _optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_cosine(s, total_steps, cfg.warmup_steps, cfg.min_lr_ratio))
     ema = ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay > 0 else None
+    eval_model = ema.module if ema is not None else model
     use_amp = device.type == "cuda"
-
     ckpt_config = {"arch": cfg.arch, "image_size": cfg.image_size, "norm": cfg.norm,
                    "class_names": list(CLASS_NAMES), "train": asdict(cfg), "data_version": data_version}
-    best: dict[str, Any] = {"map": -1.0}
-    evals_since_best = 0
-    step = 0
+
+    best: dict[str, Any] = {"map": -1.0, "map50": -1.0, "epoch": 0, "state_dict": None}
+    evals_since_best, step, first_epoch = 0, 0, 1
+    state = resumable_state(state_path, cfg)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.module.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        best, evals_since_best, step = state["best"], state["evals_since_best"], state["step"]
+        first_epoch = state["epoch"] + 1
+        if best["state_dict"] is not None:
+            save_checkpoint(out_path, _with_weights(eval_model, best["state_dict"]), ckpt_config,
+                            {"epoch": best["epoch"]})
+            eval_model.load_state_dict(state["ema"] if ema is not None else state["model"])
+        print(f"resuming from epoch {state['epoch']} of {cfg.epochs} ({state_path})")
+
     started = time.time()
-    progress = tqdm(total=total_steps, desc="train", unit="step", dynamic_ncols=True, mininterval=5)
-    for epoch in range(1, cfg.epochs + 1):
+    progress = tqdm(total=total_steps, initial=step, desc="train", unit="step", dynamic_ncols=True, mininterval=5)
+    for epoch in range(first_epoch, cfg.epochs + 1):
+        shuffle.manual_seed(cfg.seed * 1000 + epoch)  # the same batches whether or not the run was resumed
         sums = {"loss": 0.0, "class_loss": 0.0, "box_loss": 0.0}
         for images, boxes, labels in loader:
             targets = {k: v.to(device) for k, v in to_effdet_targets(boxes, labels, cfg.image_size).items()}
@@ -118,18 +165,18 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
             for key in sums:
                 sums[key] += float(out[key])
             progress.update(1)
-            progress.set_postfix(epoch=epoch, loss=f"{float(out['loss']):.3f}")
+            progress.set_postfix(epoch=epoch, loss=f"{float(out['loss']):.3f}", refresh=False)
         epoch_stats = {f"train/{k}": v / len(loader) for k, v in sums.items()}
         epoch_stats["train/lr"] = scheduler.get_last_lr()[0]
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-            eval_model = ema.module if ema is not None else model
             metrics, _ = evaluate_dataset(Detector(eval_model, cfg.image_size, list(CLASS_NAMES), str(device)), val_json)
             model.train()
             epoch_stats.update({"val/map": metrics["map"], "val/map50": metrics["map50"]})
             progress.write(f"epoch {epoch}: loss {epoch_stats['train/loss']:.3f} "
                            f"val mAP {metrics['map']:.3f} mAP50 {metrics['map50']:.3f}")
             if metrics["map"] > best["map"]:
-                best = {"map": metrics["map"], "map50": metrics["map50"], "epoch": epoch, "step": step}
+                best = {"map": metrics["map"], "map50": metrics["map50"], "epoch": epoch,
+                        "state_dict": {k: v.detach().clone() for k, v in eval_model.state_dict().items()}}
                 save_checkpoint(out_path, eval_model, ckpt_config, {"val_metrics": metrics, "epoch": epoch})
                 evals_since_best = 0
             else:
@@ -138,9 +185,30 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
             for key, value in epoch_stats.items():
                 live.log_metric(key, value)
             live.next_step()
+        if state_path is not None:
+            _save_state(state_path, cfg, epoch, step, model, ema, optimizer, scheduler, best, evals_since_best)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
         if cfg.early_stop_patience and evals_since_best >= cfg.early_stop_patience:
             progress.write(f"early stop: no val mAP gain in {evals_since_best} evaluations")
             break
     progress.close()
     return {"best_val_map": best["map"], "best_val_map50": best["map50"], "best_epoch": best["epoch"],
-            "steps": step, "seconds": round(time.time() - started, 1), "threads": threads, "device": str(device)}
+            "epochs_run": epoch, "steps": step, "seconds": round(time.time() - started, 1), "threads": threads,
+            "device": str(device)}
+
+
+def _with_weights(module: torch.nn.Module, state_dict: dict) -> torch.nn.Module:
+    module.load_state_dict(state_dict)
+    return module
+
+
+def _save_state(path: Path, cfg: TrainConfig, epoch: int, step: int, model, ema, optimizer, scheduler, best,
+                evals_since_best: int) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"train": asdict(cfg), "epoch": epoch, "step": step, "model": model.state_dict(),
+                "ema": ema.module.state_dict() if ema is not None else None, "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "best": best, "evals_since_best": evals_since_best}, tmp)
+    tmp.replace(path)  # an interruption mid-write leaves the previous state intact

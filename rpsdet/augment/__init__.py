@@ -1,0 +1,1 @@
+"""Failure-slice augmentation: named albumentations operations and the new training-set version they make."""

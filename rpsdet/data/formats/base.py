@@ -1,0 +1,70 @@
+"""What every reader returns: raw annotations as written, and problems instead of exceptions.
+
+Readers only parse; they never judge geometry or class names (that is rpsdet.validate's job), and they never
+raise on bad input: a file that cannot be used becomes a `Problem` naming the file, the image and the fix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class RawObject:
+    """One labelled object as written. `box` is xyxy pixels (or fractions when the annotation is normalized);
+    None when the object has no usable box, with `problem` saying why."""
+
+    name: str
+    box: Box | None
+    problem: str = ""
+
+
+@dataclass
+class RawAnnotation:
+    file: str  # annotation file, relative to the source root
+    width: int | None = None  # image size recorded in the annotation, if the format records one
+    height: int | None = None
+    objects: list[RawObject] = field(default_factory=list)
+    normalized: bool = False  # YOLO: boxes are fractions of the real image size
+
+
+@dataclass
+class Problem:
+    """A reader's finding: `image` is the image path it concerns ('' when none can be named)."""
+
+    file: str
+    image: str
+    check: str
+    detail: str
+
+
+@dataclass
+class Source:
+    root: Path
+    format: str
+    images: list[str] = field(default_factory=list)  # every image file, relative to root, sorted
+    image_root: str = ""  # folder (relative to root) that output image names are taken relative to
+    annotations: dict[str, RawAnnotation] = field(default_factory=dict)  # image path -> its annotation
+    problems: list[Problem] = field(default_factory=list)
+
+
+def list_images(root: Path, under: Path | None = None) -> list[str]:
+    """Image files (by suffix, any case) below `under` (default: root), relative to root, sorted."""
+    base = under or root
+    if not base.is_dir():
+        return []
+    return sorted(str(p.relative_to(root)) for p in base.rglob("*")
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_text(path: Path) -> str:
+    """Decode as UTF-8 (with or without BOM), falling back to latin-1 so odd encodings still parse."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")

@@ -1,0 +1,105 @@
+"""YOLO txt sources (Ultralytics, Roboflow, CVAT): one `class cx cy w h` line per box, fractions of the image,
+labels in `labels/` mirroring `images/` (or beside the images), class names from data.yaml or classes.txt."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import yaml
+
+from rpsdet.data.formats.base import Problem, RawAnnotation, RawObject, Source, list_images, read_text
+
+NAME_FILES = ("classes.txt", "obj.names")
+
+
+def _names_from_yaml(path: Path) -> list[str] | None:
+    try:
+        data = yaml.safe_load(read_text(path))
+    except (OSError, yaml.YAMLError):
+        return None
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    if isinstance(names, dict):
+        try:
+            ordered = sorted((int(k), str(v)) for k, v in names.items())
+        except (TypeError, ValueError):
+            return None
+        if [k for k, _ in ordered] == list(range(len(ordered))):
+            return [v for _, v in ordered]
+    return None
+
+
+def class_names(root: Path) -> tuple[list[str] | None, str]:
+    """Class names and the file they came from; (None, reason) when no usable names file exists."""
+    for path in sorted([*root.glob("*.yaml"), *root.glob("*.yml")]):
+        names = _names_from_yaml(path)
+        if names is not None:
+            return names, path.name
+    for name in NAME_FILES:
+        if (root / name).is_file():
+            lines = [ln.strip() for ln in read_text(root / name).splitlines()]
+            return [ln for ln in lines if ln], name
+    return None, "no data.yaml / classes.txt with class names"
+
+
+def label_path(root: Path, image: str) -> Path:
+    """images/a/b.jpg -> labels/a/b.txt (Ultralytics layout); otherwise the .txt beside the image."""
+    parts = Path(image).parts
+    if "images" in parts:
+        i = len(parts) - 1 - parts[::-1].index("images")
+        mirrored = root.joinpath(*parts[:i], "labels", *parts[i + 1:]).with_suffix(".txt")
+        if mirrored.is_file() or not (root / image).with_suffix(".txt").is_file():
+            return mirrored
+    return (root / image).with_suffix(".txt")
+
+
+def parse_yolo_text(text: str, file: str, names: list[str] | None) -> RawAnnotation | str:
+    """All lines of one label file -> an annotation with fractional boxes, or the reason it is unusable."""
+    objects = []
+    for n, line in enumerate(text.splitlines(), 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) != 5:
+            return f"line {n} has {len(tokens)} values, expected 5 (class cx cy w h); polygons are not supported"
+        try:
+            cls = int(tokens[0])
+            cx, cy, w, h = (float(t) for t in tokens[1:])
+        except ValueError:
+            return f"line {n} {line.strip()[:60]!r} is not 'class cx cy w h' numbers"
+        if not all(math.isfinite(v) for v in (cx, cy, w, h)):
+            return f"line {n} holds a value that is not a finite number"
+        name = names[cls] if names is not None and 0 <= cls < len(names) else str(cls)
+        objects.append(RawObject(name, (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)))
+    return RawAnnotation(file, objects=objects, normalized=True)
+
+
+def read_yolo_source(root: Path) -> Source:
+    root = Path(root)
+    src = Source(root, "yolo", list_images(root))
+    src.image_root = "images" if (root / "images").is_dir() and all(i.startswith("images/") for i in src.images) else ""
+    names, names_file = class_names(root)
+    if names is None:
+        src.problems.append(Problem("", "", "missing_class_names",
+                                    f"{names_file}: class ids are used as names; add data.yaml (names: [...]) "
+                                    "or map ids through classes.aliases"))
+    used: set[Path] = set()
+    for image in src.images:
+        path = label_path(root, image)
+        if not path.is_file():
+            continue
+        used.add(path)
+        file = str(path.relative_to(root))
+        try:
+            parsed = parse_yolo_text(read_text(path), file, names)
+        except OSError as exc:
+            parsed = f"cannot be read ({exc.strerror})"
+        if isinstance(parsed, str):
+            src.problems.append(Problem(file, image, "unparseable_annotation", f"{path.name}: {parsed}"))
+        else:
+            src.annotations[image] = parsed
+    for path in sorted(p for p in root.rglob("*.txt") if p.is_file() and p not in used and p.name not in NAME_FILES):
+        src.problems.append(Problem(str(path.relative_to(root)), "", "annotation_without_image",
+                                    f"no image for {path.name}; add the image or remove the label file"))
+    return src

@@ -1,0 +1,112 @@
+"""A static prediction gallery (no CDN, opens from the file system): worst images first, filter by slice."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from rpsdet.data.coco import ImageRecord, image_path
+from rpsdet.evaluate.matching import ImageErrors
+from rpsdet.evaluate.slices import standard_rules
+
+COLOURS = {"gt": (40, 200, 40), "tp": (30, 120, 255), "fp": (230, 30, 30), "fn": (255, 150, 0),
+           "wrong_class": (220, 0, 220)}
+LEGEND = {"gt": "ground truth", "tp": "correct", "fp": "false alarm", "fn": "missed", "wrong_class": "wrong class"}
+THUMB_WIDTH = 240
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>rpsdet prediction gallery</title>
+<style>
+body {{ font: 14px system-ui, sans-serif; margin: 1rem; background: #fafafa; }}
+.bar {{ display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; margin-bottom: 1rem; }}
+.grid {{ display: grid; grid-template-columns: repeat(auto-fill, minmax({thumb}px, 1fr)); gap: .75rem; }}
+.card {{ background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: .4rem; }}
+.card.bad {{ border-color: #e33; }}
+.card img {{ width: 100%; display: block; }}
+.meta {{ font-size: 12px; color: #444; }}
+.key span {{ display: inline-block; padding: 0 .4rem; margin-right: .3rem; color: #fff; border-radius: 3px; }}
+</style></head><body>
+<h1>Prediction gallery</h1>
+<p>{summary}</p>
+<div class="key">{legend}</div>
+<div class="bar">
+ <label>Slice <select id="slice"><option value="">all images</option>{options}</select></label>
+ <label><input type="checkbox" id="errors"> only images with errors</label>
+ <span id="count"></span>
+</div>
+<div class="grid" id="grid">{cards}</div>
+<script>
+const slice = document.getElementById("slice"), onlyErrors = document.getElementById("errors");
+function apply() {{
+  let shown = 0;
+  for (const card of document.querySelectorAll(".card")) {{
+    const ok = (!slice.value || card.dataset.slices.split(" ").includes(slice.value)) &&
+               (!onlyErrors.checked || card.dataset.errors !== "0");
+    card.style.display = ok ? "" : "none";
+    shown += ok;
+  }}
+  document.getElementById("count").textContent = shown + " images";
+}}
+slice.onchange = apply; onlyErrors.onchange = apply; apply();
+</script></body></html>
+"""
+
+
+def draw_errors(image: Image.Image, record: ImageRecord, errors: ImageErrors, names: list[str]) -> Image.Image:
+    """Ground truth in thin green; each outcome in its colour with a label (FP red, FN orange, wrong class magenta)."""
+    out = image.convert("RGB")
+    draw = ImageDraw.Draw(out)
+    for box in record.boxes:
+        draw.rectangle(box, outline=COLOURS["gt"], width=1)
+    for o in errors.outcomes:
+        colour = COLOURS[o.kind]
+        draw.rectangle(o.box, outline=colour, width=2)
+        if o.kind == "fn":
+            text = f"missed {names[o.gt_label]}"
+        elif o.kind == "wrong_class":
+            text = f"{names[o.pred_label]}≠{names[o.gt_label]} {o.score:.2f}"
+        else:
+            text = f"{names[o.pred_label]} {o.score:.2f}"
+        x, y = o.box[0], max(0.0, o.box[1] - 11)
+        draw.rectangle(draw.textbbox((x, y), text), fill=colour)
+        draw.text((x, y), text, fill=(255, 255, 255))
+    return out
+
+
+def write_gallery(out_dir: Path, coco_path: Path, records: list[ImageRecord], errors: dict[int, ImageErrors],
+                  attributes: dict[int, dict], names: list[str]) -> Path:
+    """Write full/ and thumbs/ annotated images and index.html, in the order given (worst first)."""
+    (out_dir / "full").mkdir(parents=True, exist_ok=True)
+    (out_dir / "thumbs").mkdir(parents=True, exist_ok=True)
+    cards, slice_values = [], set()
+    n_bad = 0
+    for rec in records:
+        err = errors[rec.id]
+        stem = f"{rec.id}"
+        with Image.open(image_path(coco_path, rec)) as im:
+            full = draw_errors(im, rec, err, names)
+        full.save(out_dir / "full" / f"{stem}.jpg", quality=90)
+        thumb = full.copy()
+        thumb.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 4))
+        thumb.save(out_dir / "thumbs" / f"{stem}.jpg", quality=85)
+        attrs = attributes[rec.id]
+        tags = [str(rule) for rule in standard_rules() if rule.matches(attrs)]
+        slice_values.update(tags)
+        n_errors = err.count("fp") + err.count("fn") + err.count("wrong_class")
+        n_bad += n_errors > 0
+        counts = ", ".join(f"{err.count(k)} {LEGEND[k]}" for k in ("tp", "fp", "fn", "wrong_class") if err.count(k))
+        cards.append(
+            f'<div class="card{" bad" if n_errors else ""}" data-slices="{html.escape(" ".join(tags))}" '
+            f'data-errors="{n_errors}"><a href="full/{stem}.jpg" target="_blank">'
+            f'<img loading="lazy" src="thumbs/{stem}.jpg" alt="{html.escape(rec.file_name)}"></a>'
+            f'<div class="meta">{html.escape(Path(rec.file_name).name)}<br>{html.escape(counts or "no boxes")}'
+            f'<br>{html.escape(" · ".join(tags))}</div></div>')
+    legend = "".join(f'<span style="background: rgb{COLOURS[k]}">{LEGEND[k]}</span>' for k in COLOURS)
+    options = "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in sorted(slice_values))
+    summary = f"{len(records)} images, {n_bad} with at least one error; sorted worst first. Click an image to enlarge."
+    page = PAGE.format(thumb=THUMB_WIDTH, summary=html.escape(summary), legend=legend, options=options,
+                       cards="\n".join(cards))
+    (out_dir / "index.html").write_text(page, encoding="utf-8")
+    return out_dir / "index.html"

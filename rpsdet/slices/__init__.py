@@ -1,0 +1,1 @@
+"""Failure-slice mining: choose the slice where the model fails, select the training images in it."""

@@ -1,0 +1,83 @@
+"""Rank evaluation slices by how much mAP they lose, choose the failure slice, select its training images.
+
+"Lost mAP mass" = (overall mAP50 - slice mAP50) x images in the slice: a slice matters when it is both much
+worse than the whole and big enough to move the total, which is what fixing it with data can buy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from rpsdet.data.coco import ImageRecord, image_path, read_coco
+from rpsdet.evaluate.slices import SliceRule, SliceThresholds, image_attributes
+
+
+@dataclass
+class RankedSlice:
+    rule: str
+    images: int
+    map50: float
+    gap: float  # overall mAP50 - slice mAP50
+    error_share: float  # share of all test errors (FP + FN + wrong class) on this slice's images
+    lost_mass: float  # gap x images
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def rank_slices(slices: dict[str, dict], overall_map50: float, per_image: pd.DataFrame) -> list[RankedSlice]:
+    """Image slices (not box-size ones: a box size is not a set of images to collect) ranked by lost mass."""
+    total_errors = max(1, int(per_image["errors"].sum()))
+    rows = per_image.to_dict("records")
+    ranked = []
+    for name, m in slices.items():
+        if name.startswith("box_size") or m.get("map50") is None:
+            continue
+        rule = SliceRule.parse(name)
+        errors = sum(r["errors"] for r in rows if rule.matches(r))
+        gap = overall_map50 - m["map50"]
+        ranked.append(RankedSlice(name, m["images"], m["map50"], gap, errors / total_errors, gap * m["images"]))
+    return sorted(ranked, key=lambda s: s.lost_mass, reverse=True)
+
+
+def choose_slice(select: str, ranked: list[RankedSlice], min_images: int) -> tuple[SliceRule, str]:
+    """`auto`: the slice losing the most mAP mass among those with enough images; else the given rule."""
+    if select != "auto":
+        rule = SliceRule.parse(select)
+        return rule, f"chosen by params: slices.select = {select}"
+    eligible = [s for s in ranked if s.images >= min_images and s.gap > 0]
+    if not eligible:
+        raise ValueError(f"no slice with at least {min_images} test images scores below the overall mAP50: "
+                         f"nothing to mine. Lower slices.min_images or set slices.select to a rule")
+    best = eligible[0]
+    return SliceRule.parse(best.rule), (
+        f"auto: {best.rule} loses the most mAP mass: mAP50 {best.map50:.3f} vs {best.map50 + best.gap:.3f} overall "
+        f"on {best.images} test images, holding {best.error_share:.0%} of all test errors")
+
+
+def training_attributes(coco_path: Path, thresholds: SliceThresholds) -> dict[int, dict]:
+    """The same slice attributes the evaluation computes, for each training image."""
+    attrs = {}
+    for rec in read_coco(coco_path):
+        with Image.open(image_path(coco_path, rec)) as im:
+            attrs[rec.id] = image_attributes(np.asarray(im.convert("RGB")), len(rec.boxes), thresholds)
+    return attrs
+
+
+def select_training_images(coco_path: Path, rule: SliceRule, thresholds: SliceThresholds) -> list[ImageRecord]:
+    attrs = training_attributes(coco_path, thresholds)
+    return [rec for rec in read_coco(coco_path) if rule.matches(attrs[rec.id])]
+
+
+def summary_markdown(rule: SliceRule, why: str, ranked: list[RankedSlice], selected: int, train_images: int) -> str:
+    lines = [f"# Failure slice: `{rule}`", "", why + ".", "",
+             f"Selected {selected} of {train_images} training images in `{rule}` for augmentation.", "",
+             "| slice | test images | mAP50 | gap to overall | share of errors | lost mass |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| `{s.rule}` | {s.images} | {s.map50:.3f} | {s.gap:+.3f} | {s.error_share:.0%} | {s.lost_mass:.1f} |"
+              for s in ranked]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,52 @@
+"""report.csv / report.json (one row per finding + one `result` row per input image), the metrics summary, and
+the table printed at the end of a run."""
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+from rpsdet.data.coco import ImageRecord
+from rpsdet.validate.findings import FIXED, QUARANTINED, REPORT_FIELDS, Finding
+
+
+def write_report(out: Path, findings: list[Finding]) -> None:
+    rows = [f.row() for f in findings]
+    with open(out / "report.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=REPORT_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "report.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def summarize(source: str, fmt: str, findings: list[Finding], records: list[ImageRecord]) -> dict:
+    """Counts for metrics/validation_<source>.json: images in/kept/quarantined, and rows per check and action."""
+    results = [f for f in findings if f.check == "result"]
+    checks = [f for f in findings if f.check != "result"]
+    fixed = {f.image for f in checks if f.action == FIXED}
+    kept = {f.image for f in results if f.action != QUARANTINED}
+    return {
+        "source": source,
+        "format": fmt,
+        "input_images": len(results),
+        "kept_images": len(kept),
+        "quarantined_images": sum(f.action == QUARANTINED for f in results),
+        "fixed_images": len(fixed & kept),
+        "negative_images": sum(not r.boxes for r in records),
+        "boxes": sum(len(r.boxes) for r in records),
+        "checks": dict(sorted(Counter(f.check for f in checks).items())),
+        "actions": dict(sorted(Counter(f"{f.check}:{f.action}" for f in checks).items())),
+    }
+
+
+def summary_table(summary: dict) -> str:
+    """A short plain-text table of what happened, for the end of a run."""
+    lines = [f"{summary['source']} ({summary['format']}): {summary['input_images']} images in, "
+             f"{summary['kept_images']} kept ({summary['fixed_images']} fixed), "
+             f"{summary['quarantined_images']} quarantined, {summary['boxes']} boxes",
+             f"  {'check':<28} {'action':<12} {'count':>5}"]
+    for key, count in summary["actions"].items():
+        check, action = key.rsplit(":", 1)
+        lines.append(f"  {check:<28} {action:<12} {count:>5}")
+    return "\n".join(lines)

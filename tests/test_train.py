@@ -1,0 +1,65 @@
+"""Tiny real training runs: the loss falls, and an interrupted run resumes to the same epoch count."""
+import csv
+
+import pytest
+import torch
+from dvclive import Live
+
+from rpsdet.model.checkpoint import load_checkpoint
+from rpsdet.train.loop import TrainConfig, train
+
+TINY = dict(image_size=128, batch_size=4, warmup_steps=3, eval_every=1, ema_decay=0.9, threads=2)
+
+
+def _losses(live_dir):
+    with open(live_dir / "plots" / "metrics" / "train" / "loss.tsv") as fh:
+        return [float(row["loss"]) for row in csv.DictReader(fh, delimiter="\t")]
+
+
+@pytest.mark.slow
+def test_loss_falls_and_the_best_checkpoint_loads(tiny_splits, tmp_path):
+    cfg = TrainConfig(epochs=4, lr=3e-3, **TINY)
+    with Live(str(tmp_path / "live"), dvcyaml=None, save_dvc_exp=False) as live:
+        summary = train(cfg, tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt", live)
+    losses = _losses(tmp_path / "live")
+    assert len(losses) == 4 and losses[-1] < 0.7 * losses[0]
+    model, config, ckpt = load_checkpoint(tmp_path / "model.pt")
+    assert config["image_size"] == 128 and config["class_names"] == ["rock", "paper", "scissors"]
+    assert ckpt["epoch"] == summary["best_epoch"]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _stop_after(n):
+    def hook(epoch):
+        if epoch == n:
+            raise Interrupt
+    return hook
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_and_ends_with_the_same_epoch_count(tiny_splits, tmp_path):
+    cfg = TrainConfig(epochs=3, lr=2e-3, **TINY)
+    args = (tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt")
+    with pytest.raises(Interrupt):
+        train(cfg, *args, state_path=tmp_path / "last.pt", on_epoch_end=_stop_after(1))
+    assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 1
+    (tmp_path / "model.pt").unlink()  # DVC deletes a stage's outputs before rerunning it
+    epochs_seen = []
+    summary = train(cfg, *args, state_path=tmp_path / "last.pt", on_epoch_end=epochs_seen.append)
+    assert epochs_seen == [2, 3]
+    assert summary["epochs_run"] == 3 and summary["steps"] == 3 * (len(_records(tiny_splits)) // 4)
+    assert (tmp_path / "model.pt").is_file()
+
+    # A changed config does not resume from a stale state: it starts over.
+    epochs_seen.clear()
+    train(TrainConfig(epochs=2, lr=2e-3, **TINY), *args, state_path=tmp_path / "last.pt",
+          on_epoch_end=epochs_seen.append)
+    assert epochs_seen == [1, 2]
+
+
+def _records(splits):
+    from rpsdet.data.coco import read_coco
+    return read_coco(splits / "train.json")
