@@ -163,9 +163,9 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
             if ema is not None:
                 ema.update(model, step=step)
             for key in sums:
-                sums[key] += float(out[key])
+                sums[key] += out[key].item()
             progress.update(1)
-            progress.set_postfix(epoch=epoch, loss=f"{float(out['loss']):.3f}", refresh=False)
+            progress.set_postfix(epoch=epoch, loss=f"{out['loss'].item():.3f}", refresh=False)
         epoch_stats = {f"train/{k}": v / len(loader) for k, v in sums.items()}
         epoch_stats["train/lr"] = scheduler.get_last_lr()[0]
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:

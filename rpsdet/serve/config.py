@@ -1,0 +1,64 @@
+"""params.yaml `serve:` as typed settings, checked once so a typo fails at start, not at the first request."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the ingress refuses before any model work (see README, Publish and serve)."""
+
+    max_body_bytes: int = 10 * 2**20  # 413 above this
+    max_pixels: int = 40_000_000  # 400 above this: decompression bombs are refused from the header alone
+    max_side: int = 1024  # decoded images are shrunk to this longest side before they travel to the model
+    content_types: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp", "image/bmp")
+    requests_per_minute: int = 120  # per user, token bucket
+    burst: int = 20
+    login_failures_before_lockout: int = 5
+    lockout_s: float = 60.0
+    failed_login_delay_s: float = 0.5  # every wrong password costs the caller this long
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    replicas: int = 1
+    num_gpus: str | float = "auto"  # "auto" = one GPU per replica when the cluster has GPUs, else CPU
+    threads_per_replica: int = 2  # Ray sets OMP_NUM_THREADS=1 for num_cpus=1: choose on purpose
+    cpus_per_replica: float = 1.0
+    max_batch_size: int = 4
+    batch_wait_timeout_s: float = 0.01
+    score_threshold: float = 0.4  # default for /detect; a request may ask for another
+    min_score: float = 0.05  # the model returns nothing below this, whatever a request asks
+    token_ttl_s: int = 3600
+    users_file: str = ".rpsdet/users.json"
+    secret_file: str = ".rpsdet/token_secret"
+    autoscaling: dict[str, Any] | None = None  # Ray Serve autoscaling_config; replaces `replicas` when set
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> "ServeConfig":
+        params = dict(params or {})
+        _check_keys("serve", params, cls)
+        limits = dict(params.pop("limits", None) or {})
+        _check_keys("serve.limits", limits, Limits)
+        if "content_types" in limits:
+            limits["content_types"] = tuple(limits["content_types"])
+        cfg = cls(**params, limits=Limits(**limits))
+        if cfg.max_batch_size < 1 or cfg.replicas < 1 or cfg.threads_per_replica < 1:
+            raise ValueError("serve.max_batch_size, serve.replicas and serve.threads_per_replica must be >= 1")
+        if cfg.num_gpus != "auto" and not isinstance(cfg.num_gpus, (int, float)):
+            raise ValueError(f"serve.num_gpus must be 'auto' or a number, got {cfg.num_gpus!r}")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_keys(section: str, given: dict[str, Any], cls: type) -> None:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ValueError(f"unknown {section} params {unknown}; known: {sorted(known)}")

@@ -1,0 +1,125 @@
+"""Start (or join) Ray, deploy the app on Serve, and take it all down again."""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rpsdet.serve.auth import load_or_create_secret
+from rpsdet.serve.config import ServeConfig
+
+APP_NAME = "rpsdet"
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def start_ray(address: str | None = None, num_cpus: int | None = None) -> Path | None:
+    """Join the cluster at `address`, or start a private loopback one (no dashboard). Returns its temp dir."""
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    import ray
+
+    if address:
+        ray.init(address=address)
+        return None
+    temp_dir = Path(tempfile.mkdtemp(prefix="rpsdet-ray-", dir="/tmp"))  # short: Ray's socket paths must fit
+    if "RAY_AUTH_TOKEN_PATH" not in os.environ and "RAY_AUTH_TOKEN" not in os.environ:
+        # Ray's cluster token, inherited by its processes and never written to ~/.ray. One per process, not per
+        # cluster: Ray caches the first token it reads, so a later private cluster must reuse it.
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    ray.init(num_cpus=num_cpus or len(os.sched_getaffinity(0)), num_gpus=torch.cuda.device_count(),
+             include_dashboard=False, object_store_memory=512 * 2**20, _temp_dir=str(temp_dir),
+             _node_ip_address="127.0.0.1", configure_logging=False)
+    return temp_dir
+
+
+def gpus_per_replica(setting: str | float) -> float:
+    """'auto' = one GPU per replica when the cluster has any, else CPU."""
+    import ray
+
+    if setting == "auto":
+        return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+    return float(setting)
+
+
+def checkpoint_info(path: Path, name: str, version: str, stage: str | None) -> dict[str, Any]:
+    """What /api/v1/models tells users, read from the checkpoint's own config (no model is built)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = ckpt.get("config", {}) if isinstance(ckpt, dict) else {}
+    if "class_names" not in cfg:
+        raise ValueError(f"{path} is not an rpsdet checkpoint")
+    return {"name": name, "version": version, "stage": stage, "arch": cfg.get("arch"),
+            "image_size": cfg.get("image_size"), "class_names": list(cfg["class_names"])}
+
+
+def build_app(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig, num_gpus: float, secret: bytes):
+    from rpsdet.serve.app import Ingress
+    from rpsdet.serve.model_server import ModelServer
+
+    scaling = ({"autoscaling_config": cfg.autoscaling} if cfg.autoscaling else {"num_replicas": cfg.replicas})
+    model = ModelServer.options(
+        **scaling,
+        max_ongoing_requests=max(8, 2 * cfg.max_batch_size),  # a replica must accept a full batch at once
+        ray_actor_options={"num_cpus": cfg.cpus_per_replica, "num_gpus": num_gpus},
+    ).bind(str(Path(checkpoint).resolve()), info, cfg.threads_per_replica, "cuda" if num_gpus > 0 else "cpu",
+           cfg.max_batch_size, cfg.batch_wait_timeout_s, cfg.min_score)
+    return Ingress.options(ray_actor_options={"num_cpus": 0.1}).bind(model, cfg, secret, info)
+
+
+def deploy(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig) -> str:
+    """Serve the app on cfg.host:cfg.port; returns the base URL once every replica is warm."""
+    from ray import serve
+
+    serve.start(http_options={"host": cfg.host, "port": cfg.port})
+    secret = load_or_create_secret(Path(cfg.secret_file))
+    serve.run(build_app(checkpoint, info, cfg, gpus_per_replica(cfg.num_gpus), secret), name=APP_NAME,
+              route_prefix="/")
+    return f"http://{cfg.host}:{cfg.port}"
+
+
+def shutdown(joined_cluster: bool) -> None:
+    """Remove our app; on our own private cluster also stop Serve and Ray (no processes stay behind)."""
+    import ray
+    from ray import serve
+
+    if joined_cluster:
+        serve.delete(APP_NAME)
+    else:
+        serve.shutdown()
+    ray.shutdown()
+
+
+@contextmanager
+def local_app(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig, num_cpus: int | None = None) -> Iterator[str]:
+    """A private loopback Ray + the app, for tests and benchmarks; everything is gone afterwards."""
+    temp_dir = start_ray(num_cpus=num_cpus)
+    try:
+        yield deploy(checkpoint, info, cfg)
+    finally:
+        shutdown(joined_cluster=False)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def serve_until_interrupted(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig,
+                            address: str | None = None) -> None:
+    """Blocking `rpsdet serve`: Ctrl-C or SIGTERM shuts down cleanly."""
+    start_ray(address)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        url = deploy(checkpoint, info, cfg)
+        print(f"serving {info['name']} {info['version']} at {url}/  (API docs: {url}/docs). Ctrl-C stops.",
+              flush=True)
+        stop.wait()
+    finally:
+        print("shutting down...", flush=True)
+        shutdown(joined_cluster=address is not None)

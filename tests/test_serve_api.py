@@ -1,0 +1,193 @@
+"""The HTTP API against a real `serve.run` on 127.0.0.1 with a small real model: results, auth and refusals.
+
+One Ray start for the whole module; every refusal test ends by checking the replica still answers.
+"""
+import io
+import socket
+import time
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from rpsdet.data.coco import image_path, read_coco
+from rpsdet.model.predict import Detector
+from rpsdet.serve.auth import TokenSigner, UserStore, load_or_create_secret
+from rpsdet.serve.config import ServeConfig
+from rpsdet.serve.runner import checkpoint_info, local_app
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 30
+PASSWORD = "correct horse"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_checkpoint, tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    users = UserStore(root / "users.json")
+    for name in ("alice", "bob", "carol"):
+        users.add(name, PASSWORD)
+    cfg = ServeConfig.from_params({
+        "port": free_port(), "max_batch_size": 4, "threads_per_replica": 1, "score_threshold": 0.0,
+        "min_score": 0.0, "users_file": str(root / "users.json"), "secret_file": str(root / "secret"),
+        "limits": {"max_body_bytes": 2 * 2**20, "max_pixels": 4_000_000, "max_side": 256, "requests_per_minute": 600,
+                   "burst": 30, "login_failures_before_lockout": 3, "lockout_s": 30, "failed_login_delay_s": 0.1},
+    })
+    info = checkpoint_info(tiny_checkpoint, "model", "v0.0.1", "dev")
+    with local_app(tiny_checkpoint, info, cfg, num_cpus=2) as url:
+        yield {"url": url, "cfg": cfg, "secret": load_or_create_secret(root / "secret")}
+
+
+def login(server, user="alice", password=PASSWORD) -> requests.Response:
+    return requests.post(f"{server['url']}/api/v1/login", json={"username": user, "password": password},
+                         timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def auth(server) -> dict:
+    return {"Authorization": "Bearer " + login(server).json()["token"]}
+
+
+@pytest.fixture(scope="module")
+def sample(tiny_splits) -> tuple[bytes, np.ndarray]:
+    test_json = tiny_splits / "test.json"
+    record = read_coco(test_json)[0]
+    path = image_path(test_json, record)
+    return path.read_bytes(), np.asarray(Image.open(path).convert("RGB"))
+
+
+def detect(server, headers, data, content_type="image/jpeg", **params) -> requests.Response:
+    return requests.post(f"{server['url']}/api/v1/detect", data=data, params=params,
+                         headers={**headers, "Content-Type": content_type}, timeout=TIMEOUT)
+
+
+def assert_still_serving(server, auth, sample):
+    r = detect(server, auth, sample[0])
+    assert r.status_code == 200, r.text
+
+
+def png(width, height) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (width, height)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_health_and_page_need_no_login(server):
+    assert requests.get(f"{server['url']}/healthz", timeout=TIMEOUT).json() == {"status": "ok",
+                                                                                "model_version": "v0.0.1"}
+    page = requests.get(f"{server['url']}/", timeout=TIMEOUT)
+    assert page.status_code == 200 and 'capture="environment"' in page.text
+    spec = requests.get(f"{server['url']}/openapi.json", timeout=TIMEOUT).json()
+    assert {"/api/v1/login", "/api/v1/detect", "/api/v1/models", "/healthz"} <= set(spec["paths"])
+
+
+def test_api_refuses_without_a_valid_token(server, sample):
+    for headers in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Basic YWxpY2U6eA=="}):
+        assert detect(server, headers, sample[0]).status_code == 401
+        assert requests.get(f"{server['url']}/api/v1/models", headers=headers, timeout=TIMEOUT).status_code == 401
+
+
+def test_tampered_and_expired_tokens_are_refused(server, auth, sample):
+    token = auth["Authorization"].split()[1]
+    payload, signature = token.split(".")
+    forged = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB")
+    r = detect(server, {"Authorization": f"Bearer {forged}.{signature}"}, sample[0])
+    assert r.status_code == 401 and "invalid token" in r.json()["detail"]
+    other_key = TokenSigner(b"not the server's secret", 3600).issue("alice")[0]
+    assert detect(server, {"Authorization": f"Bearer {other_key}"}, sample[0]).status_code == 401
+    expired = TokenSigner(server["secret"], 60).issue("alice", now=time.time() - 3600)[0]
+    r = detect(server, {"Authorization": f"Bearer {expired}"}, sample[0])
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
+    assert_still_serving(server, auth, sample)
+
+
+def test_login_wrong_password_then_lockout(server, auth, sample):
+    r = login(server, "carol", "wrong password")
+    assert r.status_code == 401 and r.json()["detail"] == "wrong user name or password"
+    assert login(server, "nobody", "whatever1").status_code == 401
+    login(server, "carol", "wrong again")
+    login(server, "carol", "wrong thrice")  # third failure: carol is locked
+    r = login(server, "carol", PASSWORD)
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0 and "try again" in r.json()["detail"]
+    assert login(server, "bob").status_code == 200  # the lock is per user name
+    assert_still_serving(server, auth, sample)
+
+
+def test_models_lists_the_served_version(server, auth):
+    models = requests.get(f"{server['url']}/api/v1/models", headers=auth, timeout=TIMEOUT).json()["models"]
+    assert models == [{"name": "model", "version": "v0.0.1", "stage": "dev", "arch": "efficientdet_d0",
+                       "image_size": 128, "class_names": ["rock", "paper", "scissors"]}]
+
+
+def test_detect_matches_the_model_in_process(server, auth, sample, tiny_checkpoint):
+    data, pixels = sample
+    raw = detect(server, auth, data).json()
+    files = {"image": ("hand.jpg", data, "image/jpeg")}
+    multipart = requests.post(f"{server['url']}/api/v1/detect", files=files, headers=auth, timeout=TIMEOUT).json()
+    expected = Detector.from_checkpoint(tiny_checkpoint).predict([pixels])[0]
+    assert raw["image"] == {"width": pixels.shape[1], "height": pixels.shape[0]}
+    assert raw["model"] == {"name": "model", "version": "v0.0.1"}
+    assert raw["server_ms"] >= raw["model_ms"] > 0
+    assert len(raw["detections"]) == len(expected) > 0
+    for got, want in zip(raw["detections"], expected):
+        assert got["label"] == ("rock", "paper", "scissors")[want.label]
+        assert np.allclose(got["box"], want.box, atol=0.2) and abs(got["score"] - want.score) < 1e-3
+    assert multipart["detections"] == raw["detections"]
+    high = detect(server, auth, data, score_threshold=0.99).json()["detections"]
+    assert all(d["score"] >= 0.99 for d in high)
+
+
+def test_large_images_are_shrunk_but_boxes_come_back_in_original_pixels(server, auth, sample):
+    big = Image.fromarray(sample[1]).resize((1280, 960))
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", quality=90)
+    r = detect(server, auth, buf.getvalue())
+    body = r.json()
+    assert r.status_code == 200 and body["image"] == {"width": 1280, "height": 960}
+    boxes = np.array([d["box"] for d in body["detections"]])
+    assert boxes[:, 2].max() > 256 and boxes[:, 2].max() <= 1280 and boxes[:, 3].max() <= 960  # max_side is 256
+
+
+def test_refusals_have_their_codes_and_the_replica_keeps_answering(server, auth, sample):
+    limit = server["cfg"].limits.max_body_bytes
+    r = detect(server, auth, b"\xff" * (limit + 1))
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+    chunked = (b"\xff" * 65536 for _ in range(limit // 65536 + 2))  # no Content-Length: the stream is counted
+    assert detect(server, auth, chunked).status_code == 413
+    r = detect(server, auth, b"hello", content_type="text/plain")
+    assert r.status_code == 415 and "text/plain" in r.json()["detail"]
+    files = {"image": ("x.pdf", b"%PDF-1.4", "application/pdf")}
+    assert requests.post(f"{server['url']}/api/v1/detect", files=files, headers=auth,
+                         timeout=TIMEOUT).status_code == 415
+    r = detect(server, auth, b"definitely not a jpeg")
+    assert r.status_code == 400 and "cannot decode" in r.json()["detail"]
+    assert detect(server, auth, sample[0][: len(sample[0]) // 2]).status_code == 400  # truncated JPEG
+    bomb = png(5000, 5000)  # 25 Mpx in a few kB
+    assert len(bomb) < 100_000
+    r = detect(server, auth, bomb, content_type="image/png")
+    assert r.status_code == 400 and "over the limit" in r.json()["detail"]
+    assert detect(server, auth, b"", content_type="image/png").status_code == 400
+    assert_still_serving(server, auth, sample)
+
+
+def test_too_many_requests_per_user(server, auth, sample):
+    bob = {"Authorization": "Bearer " + login(server, "bob").json()["token"]}
+    codes = [detect(server, bob, b"").status_code for _ in range(server["cfg"].limits.burst + 15)]
+    assert codes[0] == 400 and codes[-1] == 429  # refused on rate before even reading the (empty) body
+    assert_still_serving(server, auth, sample)  # other users are not affected
+
+
+def test_concurrent_requests_are_batched(server, auth, sample):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda _: detect(server, auth, sample[0]).json(), range(8)))
+    assert all(len(b["detections"]) == len(bodies[0]["detections"]) for b in bodies)
+    assert max(b["batch_size"] for b in bodies) > 1
