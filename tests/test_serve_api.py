@@ -37,7 +37,7 @@ def server(tiny_checkpoint, tmp_path_factory):
     cfg = ServeConfig.from_params({
         "port": free_port(), "max_batch_size": 4, "threads_per_replica": 1, "score_threshold": 0.0,
         "min_score": 0.0, "users_file": str(root / "users.json"), "secret_file": str(root / "secret"),
-        "limits": {"max_body_bytes": 2 * 2**20, "max_pixels": 4_000_000, "max_side": 256, "requests_per_minute": 600,
+        "limits": {"max_body_bytes": 2 * 2**20, "max_pixels": 4_000_000, "max_side": 256, "requests_per_minute": 120,
                    "burst": 30, "login_failures_before_lockout": 3, "lockout_s": 30, "failed_login_delay_s": 0.1},
     })
     info = checkpoint_info(tiny_checkpoint, "model", "v0.0.1", "dev")
@@ -178,9 +178,13 @@ def test_refusals_have_their_codes_and_the_replica_keeps_answering(server, auth,
 
 
 def test_too_many_requests_per_user(server, auth, sample):
+    from concurrent.futures import ThreadPoolExecutor
+
     bob = {"Authorization": "Bearer " + login(server, "bob").json()["token"]}
-    codes = [detect(server, bob, b"").status_code for _ in range(server["cfg"].limits.burst + 15)]
-    assert codes[0] == 400 and codes[-1] == 429  # refused on rate before even reading the (empty) body
+    # Sent at once, so the bucket's refill (2/s here) cannot keep up however slow the machine is.
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(lambda _: detect(server, bob, b"").status_code, range(server["cfg"].limits.burst + 40)))
+    assert set(codes) == {400, 429} and codes.count(429) >= 10  # the empty body is refused only while within rate
     assert_still_serving(server, auth, sample)  # other users are not affected
 
 
