@@ -34,7 +34,8 @@ setup: $(VENV)/.deps-installed .dvc/config.local
 
 demo: setup
 	time dvc repro
-	dvc metrics show
+	dvc metrics show metrics/eval_round1.json metrics/eval_round2.json metrics/compare.json
+	@echo "gallery: data/eval/round1/gallery/index.html  failure slice: metrics/failure_slice.md"
 
 test: setup
 	pytest
