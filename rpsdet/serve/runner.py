@@ -68,7 +68,10 @@ def build_app(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig, num_gpus
     model = ModelServer.options(
         **scaling,
         max_ongoing_requests=max(8, 2 * cfg.max_batch_size),  # a replica must accept a full batch at once
-        ray_actor_options={"num_cpus": cfg.cpus_per_replica, "num_gpus": num_gpus},
+        # Ray exports OMP_NUM_THREADS=<num_cpus> (1) into a replica, which slows its oneDNN convolutions even after
+        # torch.set_num_threads: give the replica its thread count in its environment from the start.
+        ray_actor_options={"num_cpus": cfg.cpus_per_replica, "num_gpus": num_gpus,
+                           "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(cfg.threads_per_replica)}}},
     ).bind(str(Path(checkpoint).resolve()), info, cfg.threads_per_replica, "cuda" if num_gpus > 0 else "cpu",
            cfg.max_batch_size, cfg.batch_wait_timeout_s, cfg.min_score)
     return Ingress.options(ray_actor_options={"num_cpus": 0.1}).bind(model, cfg, secret, info)
