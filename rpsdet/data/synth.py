@@ -142,7 +142,6 @@ def render_scene(rng: np.random.Generator, width: int, height: int, n_hands: int
                  max_overlap: float = 0.3) -> tuple[Image.Image, list[DrawnHand]]:
     """One image with `n_hands` hands; returns the image and each hand's tight box and pixel mask."""
     img = _background(rng, width, height)
-    draw = ImageDraw.Draw(img)
     short = min(width, height)
     # Single hands fill a good part of the frame; several hands must share it, so they are smaller.
     size_range = (0.38, 0.62) if n_hands == 1 else (0.2, 0.36)
