@@ -148,3 +148,24 @@ def test_leak_injection_renders_the_train_image_bit_for_bit(dirty):
     leak = next(m for m in manifest if m.kind == "leakage")
     data = (root / "src" / leak.image).read_bytes()
     assert any(p.read_bytes() == data for p in (root / "train" / "JPEGImages").iterdir())
+
+
+def test_stray_files_are_reported_not_dropped_silently(tmp_path):
+    write_source(tmp_path / "s", prefix="a", count=3, multi_fraction=0, seed=0, **SYNTH)
+    (tmp_path / "s" / "JPEGImages" / "photo.gif").write_bytes(b"GIF89a")
+    (tmp_path / "s" / "notes.txt").write_text("exported by hand")
+    (tmp_path / "s" / ".DS_Store").write_bytes(b"\0")
+    summary = validate_source(tmp_path / "s", tmp_path / "o")
+    stray = {r["file"]: r for r in report(tmp_path / "o") if r["check"] == "stray_file"}
+    assert set(stray) == {"JPEGImages/photo.gif", "notes.txt", ".DS_Store"}
+    assert all(r["action"] == "flagged" and "ignored" in r["detail"] for r in stray.values())
+    assert summary["checks"] == {"stray_file": 3} and summary["kept_images"] == 3
+
+
+def test_a_coco_json_is_an_annotation_not_a_stray_file(tmp_path):
+    write_source(tmp_path / "v", prefix="a", count=3, multi_fraction=0, seed=0, **SYNTH)
+    validate_source(tmp_path / "v", tmp_path / "c")  # the canonical output is a COCO source: annotations.json
+    for extra in ("report.csv", "report.json"):
+        (tmp_path / "c" / extra).unlink()
+    summary = validate_source(tmp_path / "c", tmp_path / "c2")
+    assert summary["checks"] == {} and summary["kept_images"] == 3

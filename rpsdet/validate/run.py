@@ -9,7 +9,8 @@ import shutil
 from pathlib import Path
 
 from rpsdet.data.coco import ImageRecord, image_id_for, write_coco
-from rpsdet.data.formats import read_source
+from rpsdet.data.formats import IMAGE_SUFFIXES, Source, read_source
+from rpsdet.data.formats.yolo_reader import NAME_FILES
 from rpsdet.validate import duplicates
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.decide import Decision, decide
@@ -42,6 +43,23 @@ def _duplicates(decisions: dict[str, Decision], infos: dict[str, ImageInfo], cfg
         else:
             decisions[path].note(path, kind, f"looks like {first} ({dist} of 64 hash bits differ); the first is kept",
                                  near_action)
+
+
+CLASS_NAME_FILES = {*NAME_FILES, "data.yaml", "data.yml"}
+
+
+def stray_files(src: Path, source: Source) -> list[Finding]:
+    """Files that are neither an image nor an annotation the reader used: reported, so nothing is dropped silently
+    (a .gif or .heic photo lands here too; it is left untouched in the input)."""
+    used = {*source.images, *(a.file for a in source.annotations.values()), *(p.file for p in source.problems)}
+    found = []
+    for path in sorted(p for p in src.rglob("*") if p.is_file()):
+        rel = str(path.relative_to(src))
+        if rel not in used and path.name not in CLASS_NAME_FILES:
+            found.append(Finding("", rel, "stray_file", f"not an image ({', '.join(IMAGE_SUFFIXES)}) nor a "
+                                 f"{source.format} annotation; ignored. Convert it to JPEG/PNG if it is a photo, "
+                                 "else remove it from the source", FLAGGED))
+    return found
 
 
 def _reference_infos(cfg: ValidateConfig) -> list[ImageInfo]:
@@ -77,6 +95,7 @@ def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, nam
         else:
             action = QUARANTINED if p.file and p.check != "missing_class_names" else FLAGGED
             general.append(Finding("", p.file, p.check, p.detail, action))
+    general += stray_files(src, source)
     decisions = {rel: decide(infos[rel], source.annotations.get(rel), problems.get(rel, []), cfg)
                  for rel in source.images}
     _duplicates(decisions, infos, cfg, _reference_infos(cfg))
