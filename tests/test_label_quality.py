@@ -68,3 +68,26 @@ def test_review_on_a_real_model_ranks_injected_noise_first(tiny_splits, tmp_path
     marked = json.loads((tmp_path / "mark.json").read_text())["images"]
     assert sum(i["label_issue"] for i in marked) == metrics["flagged"]
     assert all(image_path(tmp_path / "mark.json", r).is_file() for r in read_coco(tmp_path / "mark.json"))
+
+
+@pytest.mark.slow
+def test_kfold_gives_every_train_image_a_prediction_from_a_model_that_never_saw_it(tiny_splits, tmp_path):
+    from rpsdet.train.loop import TrainConfig
+
+    train_json = tiny_splits / "train.json"
+    records = read_coco(train_json)
+    cfg = TrainConfig(epochs=1, image_size=128, batch_size=4, warmup_steps=2, eval_every=1, threads=2, resume=False)
+    detections = lq.kfold_detections(train_json, records, 2, cfg, tmp_path / "folds", 0.0)
+    assert len(detections) == len(records) and all(len(d) > 0 for d in detections)  # threshold 0: every anchor
+    seen = set()
+    for k in range(2):
+        fold = tmp_path / "folds" / f"fold{k}"
+        assert (fold / "model.pt").is_file()
+        trained_on = {r.id for r in read_coco(fold / "train.json")}
+        held_out = {r.id for r in read_coco(fold / "val.json")}
+        assert held_out and trained_on and not trained_on & held_out
+        assert all(image_path(fold / "val.json", r).is_file() for r in read_coco(fold / "val.json"))
+        seen |= held_out
+    assert seen == {r.id for r in records}  # every image held out exactly once
+    reviews = lq.review(records, detections)
+    assert {r.image_id for r in reviews} == seen
