@@ -36,6 +36,34 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from rpsdet.data.import_summary import summary_text
+    from rpsdet.data.importer import check_name, ignore_in_git, import_export
+    from rpsdet.params import load_params, set_param
+
+    dest = Path("data/imports") / check_name(args.name)
+    params = Path(args.params)
+    aliases = ((load_params(params) if params.is_file() else {}).get("classes") or {}).get("aliases") or {}
+    plan, notes = import_export(Path(args.src), dest, args.format, args.test_ratio, args.force)
+    ignore_in_git(dest)
+    print(summary_text(Path(args.src), dest, plan, notes, aliases))
+    if params.is_file():
+        set_param(params, "data", "source", str(dest))
+        print(f"{params}: data.source is now {dest}")
+    else:
+        print(f"{params} not found: set data.source: {dest} in the project's params.yaml")
+    print(f"next:\n  dvc add {dest}   # version the import (optional; {dest.parent}/.gitignore already keeps it "
+          "out of git)\n  dvc repro   # validate train and test, split, train, evaluate on it")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from rpsdet.data.exporter import export_dataset
+
+    print(json.dumps(export_dataset(Path(args.dataset), Path(args.out), args.format), indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rpsdet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-negatives", action="store_true", help="keep images without boxes as negatives")
     p.add_argument("--metrics", default=None, help="also write the summary JSON here")
     p.set_defaults(func=_validate)
+
+    p = sub.add_parser("import", help="copy a labeling tool's export into data/imports/NAME and make it data.source")
+    p.add_argument("src", help="the exported folder (VOC, COCO or YOLO; Roboflow train/valid/test folders kept)")
+    p.add_argument("--name", required=True, help="folder name under data/imports/")
+    p.add_argument("--format", choices=("auto", "voc", "coco", "yolo"), default="auto")
+    p.add_argument("--test-ratio", type=float, default=0.2,
+                   help="share of images sent to test when the export has no test folder (by a hash of the path)")
+    p.add_argument("--params", default="params.yaml", help="classes.aliases are read and data.source set here")
+    p.add_argument("--force", action="store_true", help="replace data/imports/NAME if it exists")
+    p.set_defaults(func=_import)
+
+    p = sub.add_parser("export", help="write a validated dataset or split file as a VOC / COCO / YOLO export")
+    p.add_argument("dataset", help="data/validated/<side>, or a split file such as data/splits/v1/test.json")
+    p.add_argument("out", help="a new or empty folder")
+    p.add_argument("--format", choices=("voc", "coco", "yolo"), required=True)
+    p.set_defaults(func=_export)
 
     from rpsdet.registry.commands import add_registry_commands  # publish, models, evaluate --model
     from rpsdet.serve.commands import add_serve_commands  # serve, users add

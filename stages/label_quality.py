@@ -29,10 +29,9 @@ for name, folds in jobs:
     lq.write_queue(out / name, reviews, coco_path, records, cfg["review_top"])
     kept = lq.write_reviewed(out / f"{name}_reviewed.json", coco_path, records, reviews, cfg["action"])
     metrics[name] = {"images": len(records), "flagged": sum(r.issue for r in reviews), "kept": kept}
-    manifest = Path("data/raw") / split[f"{name}_source"] / "defects_manifest.json"
-    if manifest.is_file():  # injected label noise: measure cleanlab against the ground truth
-        source = split[f"{name}_source"]
-        noisy = {image_id_for(f"{source}/{m['image']}") for m in json.loads(manifest.read_text())
+    manifest = Path(params["data"]["source"]) / name / "defects_manifest.json"
+    if manifest.is_file():  # injected label noise (synthetic data): measure cleanlab against the ground truth
+        noisy = {image_id_for(f"{name}/{m['image']}") for m in json.loads(manifest.read_text())
                  if m["check"] == "label_issue"}
         metrics[name]["vs_injected_noise"] = lq.precision_recall(reviews, noisy)
 write_json(Path("metrics") / "label_quality.json", metrics)

@@ -5,6 +5,6 @@ from rpsdet.data.split import write_splits
 from rpsdet.params import load_params
 
 split = load_params()["split"]
-counts = write_splits(Path("data/validated") / split["train_source"], Path("data/validated") / split["test_source"],
-                      Path("data/splits") / split["version"], split["train_ratio"], split["seed"])
+counts = write_splits(Path("data/validated/train"), Path("data/validated/test"), Path("data/splits") / split["version"],
+                      split["train_ratio"], split["seed"])
 print(f"split {split['version']}: {counts}")

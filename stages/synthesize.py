@@ -1,4 +1,5 @@
-"""DVC stage: draw one synthetic VOC source (params synth.*). Usage: python stages/synthesize.py SOURCE"""
+"""DVC stage: draw one synthetic VOC source (params synth.*) into data/raw/synthetic/SIDE.
+Usage: python stages/synthesize.py SIDE (train or test)"""
 import json
 import shutil
 import sys
@@ -11,9 +12,9 @@ from rpsdet.params import load_params
 name = sys.argv[1]
 synth = load_params()["synth"]
 source = synth["sources"][name]
-out = Path("data/raw") / name
+out = Path("data/raw/synthetic") / name
 shutil.rmtree(out, ignore_errors=True)
-stats = write_source(out, prefix=name, count=source["count"], multi_fraction=source["multi_fraction"],
+stats = write_source(out, prefix=f"synth_{name}", count=source["count"], multi_fraction=source["multi_fraction"],
                      seed=synth["seed"] + source["seed_offset"], width=synth["width"], height=synth["height"],
                      max_hands=synth["max_hands"])
 defects = source.get("defects")

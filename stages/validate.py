@@ -1,6 +1,6 @@
-"""DVC stage: validate one raw source into data/validated/SOURCE. Usage: python stages/validate.py SOURCE
+"""DVC stage: validate one side of `data.source` into data/validated/SIDE. Usage: python stages/validate.py SIDE
 
-Every source other than `validate.reference_source` (the train source) is also checked against it for leakage.
+SIDE is train or test; the test source is also checked against the train source for leakage.
 """
 import sys
 from pathlib import Path
@@ -11,11 +11,13 @@ from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.report import summary_table
 from rpsdet.validate.run import validate_source
 
-name = sys.argv[1]
+side = sys.argv[1]
 params = load_params()
-reference = (params.get("validate") or {}).get("reference_source")
-cfg = ValidateConfig.from_params(params, reference=Path("data/raw") / reference if reference and reference != name
-                                 else None)
-summary = validate_source(Path("data/raw") / name, Path("data/validated") / name, cfg, name)
-write_json(Path("metrics") / f"validation_{name}.json", summary)
+source = Path(params["data"]["source"])
+if not (source / side).is_dir():
+    raise SystemExit(f"data.source {source}: no {side}/ folder; point data.source at data/raw/synthetic or at a "
+                     "folder written by `rpsdet import`")
+cfg = ValidateConfig.from_params(params, reference=source / "train" if side != "train" else None)
+summary = validate_source(source / side, Path("data/validated") / side, cfg, side)
+write_json(Path("metrics") / f"validation_{side}.json", summary)
 print(summary_table(summary))

@@ -56,8 +56,8 @@ def pipeline(tmp_path_factory):
 @pytest.mark.slow
 def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
     work, first, _, params = pipeline
-    for stage in ("synthesize@synth_train", "synthesize@synth_test", "validate@synth_train", "validate@synth_test",
-                  "split", "train@round1", "evaluate@round1", "mine_failures", "augment", "train@round2",
+    for stage in ("synthesize@train", "synthesize@test", "validate@train", "validate@test", "split",
+                  "train@round1", "evaluate@round1", "mine_failures", "augment", "train@round2",
                   "evaluate@round2", "compare"):
         assert f"Running stage '{stage}'" in first
     for name in ("round1", "round2"):
@@ -65,7 +65,7 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
         for key in ("map", "map50", "map75", "ar100", "precision", "recall", "f1"):
             assert 0.0 <= metrics[key] <= 1.0
         assert set(metrics["per_class"]) == {"rock", "paper", "scissors"}
-        assert metrics["images"] == params["synth"]["sources"]["synth_test"]["count"]
+        assert metrics["images"] == params["synth"]["sources"]["test"]["count"]
         slices = json.loads((work / "metrics" / f"slices_{name}.json").read_text())
         assert "objects>=2" in slices and "objects==1" in slices
         assert (work / "data" / "eval" / name / "gallery" / "index.html").is_file()
@@ -73,7 +73,7 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
     assert compare["failure_slice"] == "objects>=2" and set(compare["rounds"]) == {"round1", "round2"}
     augment = json.loads((work / "metrics" / "augment.json").read_text())
     assert augment["generated"] == 3 * augment["selected"] - augment["rejected"]
-    validation = json.loads((work / "metrics" / "validation_synth_train.json").read_text())
+    validation = json.loads((work / "metrics" / "validation_train.json").read_text())
     assert validation["kept_images"] + validation["quarantined_images"] == validation["input_images"] == 40
     assert (work / "models" / "round1" / "model.pt").is_file() and (work / "models" / "round2" / "model.pt").is_file()
     predictions = json.loads((work / "data" / "eval" / "round1" / "predictions.json").read_text())
@@ -128,3 +128,23 @@ def test_a_queued_grid_of_experiments_runs_and_shows_up_in_exp_show(pipeline):
                 if lr is not None and "map50" in metrics:
                     lrs.append(lr)
     assert sorted(lrs) == [0.0005, 0.002]
+
+
+@pytest.mark.slow
+def test_an_imported_dataset_becomes_the_source_of_the_pipeline(pipeline):
+    """Export the validated test set as COCO, `rpsdet import` it, and the data stages rerun on it through DVC."""
+    work, _, _, _ = pipeline
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    rpsdet = [sys.executable, "-m", "rpsdet.cli"]
+    run([*rpsdet, "export", "data/validated/test", str(work.parent / "export"), "--format", "coco"], work, env)
+    coco = work.parent / "export" / "annotations" / "instances_default.json"
+    exported = len(json.loads(coco.read_text())["images"])
+    out = run([*rpsdet, "import", str(work.parent / "export"), "--name", "mine", "--test-ratio", "0.3"], work, env)
+    assert "data.source is now data/imports/mine" in out
+    assert yaml.safe_load((work / "params.yaml").read_text())["data"]["source"] == "data/imports/mine"
+    ran = run([sys.executable, "-m", "dvc", "repro", "split"], work, env)
+    assert {line.split("'")[1] for line in ran.splitlines() if line.startswith("Running stage")} == {
+        "validate@train", "validate@test", "split"}
+    sides = {side: json.loads((work / "metrics" / f"validation_{side}.json").read_text()) for side in ("train", "test")}
+    assert sides["train"]["input_images"] + sides["test"]["input_images"] == exported
+    assert sides["train"]["format"] == "coco" and sides["test"]["kept_images"] > 0

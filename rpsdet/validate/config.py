@@ -35,7 +35,7 @@ class ValidateConfig:
         """Build from a whole params dict: `validate:` keys plus `classes.aliases`; unknown keys are refused."""
         section = dict(params.get("validate") or {})
         known = {f.name for f in fields(cls)}
-        unknown = set(section) - known - {"reference_source"}
+        unknown = set(section) - known
         if unknown:
             raise ValueError(f"unknown validate.* params: {sorted(unknown)}")
         section = {k: v for k, v in section.items() if k in known}

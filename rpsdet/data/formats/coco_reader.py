@@ -32,7 +32,7 @@ def _size(entry: dict, key: str) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
 
 
-def _resolve(file_name: str, json_dir: Path, root: Path, images: set[str]) -> str | None:
+def resolve_image(file_name: str, json_dir: Path, root: Path, images: set[str]) -> str | None:
     """Find the image a COCO entry names among the source's images (relative to the JSON, images/, or root)."""
     for base in (json_dir, json_dir / "images", root / "images", root):
         try:
@@ -74,7 +74,7 @@ def _read_one(path: Path, src: Source, images: set[str]) -> None:
             src.problems.append(Problem(file, "", "unparseable_annotation",
                                         f"images[{i}] has no file_name; fix or remove that entry"))
             continue
-        image = _resolve(entry["file_name"], path.parent, src.root, images)
+        image = resolve_image(entry["file_name"], path.parent, src.root, images)
         if image is None:
             src.problems.append(Problem(file, "", "annotation_without_image",
                                         f"images[{i}] names {entry['file_name']!r}, which is not in the source"))
