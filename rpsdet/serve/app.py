@@ -140,7 +140,7 @@ class Ingress:
         return {"detections": detections, "image": {"width": image.width, "height": image.height},
                 "model": {"name": self.model_info["name"], "version": self.model_info["version"]},
                 "score_threshold": threshold, "batch_size": result["batch_size"],
-                "model_ms": round(result["model_ms"], 1),
+                "model_ms": round(result["model_ms"], 1), "replica": result["replica"],
                 "server_ms": round(1000 * (time.perf_counter() - started), 1)}
 
     @api.get("/", include_in_schema=False)

@@ -1,0 +1,55 @@
+"""One training run as a value (picklable, so a Ray worker can carry it), and the backend that runs it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rpsdet.train.distributed import Distributed
+from rpsdet.train.loop import TrainConfig, resumable_state, train
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    cfg: TrainConfig
+    train_json: Path
+    val_json: Path
+    out_path: Path
+    state_path: Path | None = None
+    live_dir: Path | None = None  # dvclive folder; None = no logging
+    live_params: dict[str, Any] = field(default_factory=dict)
+    data_version: str = ""
+
+    def absolute(self) -> "TrainJob":
+        """Paths that still hold in a worker process whose working directory differs from ours."""
+        def resolve(path: Path | None) -> Path | None:
+            return None if path is None else Path(path).resolve()
+
+        return TrainJob(self.cfg, resolve(self.train_json), resolve(self.val_json), resolve(self.out_path),
+                        resolve(self.state_path), resolve(self.live_dir), self.live_params, self.data_version)
+
+
+def run_job(job: TrainJob, dist: Distributed | None = None) -> dict[str, Any]:
+    """Train, with dvclive opened by this process only if it is the one that logs (rank 0, or alone)."""
+    args = (job.cfg, job.train_json, job.val_json, job.out_path)
+    if job.live_dir is None or (dist is not None and not dist.main):
+        return train(*args, None, job.data_version, job.state_path, dist=dist)
+    from dvclive import Live
+
+    resuming = resumable_state(job.state_path, job.cfg) is not None
+    with Live(str(job.live_dir), dvcyaml=None, save_dvc_exp=False, resume=resuming) as live:
+        live.log_params(job.live_params)
+        summary = train(*args, live, job.data_version, job.state_path, dist=dist)
+        for key, value in summary.items():
+            if isinstance(value, (int, float)):
+                live.summary[key] = value
+    return summary
+
+
+def fit(job: TrainJob) -> dict[str, Any]:
+    """Run the job on the backend its config names (train.backend)."""
+    if job.cfg.backend == "ray":
+        from rpsdet.train.ray_backend import run_on_ray
+
+        return run_on_ray(job)
+    return run_job(job)
