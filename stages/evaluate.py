@@ -18,7 +18,7 @@ params = load_params()
 cfg = params["evaluate"]
 set_threads(params["train"]["threads"])
 device = str(pick_device(params["train"]["device"]))
-detector = Detector.from_checkpoint(model_path(name), device)
+detector = Detector.from_checkpoint(model_path(name), device, cfg["backend"])
 outputs = EvalOutputs(Path("data/eval") / name, Path(f"metrics/eval_{name}.json"), Path(f"metrics/slices_{name}.json"),
                       Path(f"metrics/eval_{name}"))
 metrics = evaluate_model(detector, Path("data/splits") / params["split"]["version"] / "test.json", outputs,

@@ -8,6 +8,14 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory) -> Path:
+    """Exported ONNX networks (inference backend `auto`) go to a per-session folder, not ~/.cache."""
+    path = tmp_path_factory.mktemp("rpsdet_cache")
+    os.environ["RPSDET_CACHE_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_splits(tmp_path_factory) -> Path:
     """A small real dataset: synthesized, validated and split exactly as the pipeline does it."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from rpsdet.model.predict import BACKENDS
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -20,6 +22,9 @@ class Limits:
     failed_login_delay_s: float = 0.5  # every wrong password costs the caller this long
 
 
+PROXY_LOCATIONS = ("HeadOnly", "EveryNode")
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     host: str = "127.0.0.1"
@@ -32,9 +37,13 @@ class ServeConfig:
     batch_wait_timeout_s: float = 0.01
     score_threshold: float = 0.4  # default for /detect; a request may ask for another
     min_score: float = 0.05  # the model returns nothing below this, whatever a request asks
+    backend: str = "auto"  # inference: auto (ONNX Runtime on CPU when it exports a matching network) | torch | onnx
     token_ttl_s: int = 3600
     users_file: str = ".rpsdet/users.json"
     secret_file: str = ".rpsdet/token_secret"
+    # HeadOnly: one HTTP entry point, on the head node. EveryNode: a proxy on every node (put a load balancer in
+    # front); on one machine several nodes would fight over the same port.
+    proxy_location: str = "HeadOnly"
     autoscaling: dict[str, Any] | None = None  # Ray Serve autoscaling_config; replaces `replicas` when set
     limits: Limits = field(default_factory=Limits)
 
@@ -49,6 +58,10 @@ class ServeConfig:
         cfg = cls(**params, limits=Limits(**limits))
         if cfg.max_batch_size < 1 or cfg.replicas < 1 or cfg.threads_per_replica < 1:
             raise ValueError("serve.max_batch_size, serve.replicas and serve.threads_per_replica must be >= 1")
+        if cfg.backend not in BACKENDS:
+            raise ValueError(f"serve.backend must be one of {BACKENDS}, got {cfg.backend!r}")
+        if cfg.proxy_location not in PROXY_LOCATIONS:
+            raise ValueError(f"serve.proxy_location must be one of {PROXY_LOCATIONS}, got {cfg.proxy_location!r}")
         if cfg.num_gpus != "auto" and not isinstance(cfg.num_gpus, (int, float)):
             raise ValueError(f"serve.num_gpus must be 'auto' or a number, got {cfg.num_gpus!r}")
         return cfg

@@ -1,11 +1,8 @@
 """Start (or join) Ray, deploy the app on Serve, and take it all down again."""
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,31 +11,11 @@ from typing import Any
 
 import torch
 
+from rpsdet.ray_cluster import cluster_address, start_ray
 from rpsdet.serve.auth import load_or_create_secret
 from rpsdet.serve.config import ServeConfig
 
 APP_NAME = "rpsdet"
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-
-
-def start_ray(address: str | None = None, num_cpus: int | None = None) -> Path | None:
-    """Join the cluster at `address`, or start a private loopback one (no dashboard). Returns its temp dir."""
-    for key, value in RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    import ray
-
-    if address:
-        ray.init(address=address)
-        return None
-    temp_dir = Path(tempfile.mkdtemp(prefix="rpsdet-ray-", dir="/tmp"))  # short: Ray's socket paths must fit
-    if "RAY_AUTH_TOKEN_PATH" not in os.environ and "RAY_AUTH_TOKEN" not in os.environ:
-        # Ray's cluster token, inherited by its processes and never written to ~/.ray. One per process, not per
-        # cluster: Ray caches the first token it reads, so a later private cluster must reuse it.
-        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
-    ray.init(num_cpus=num_cpus or len(os.sched_getaffinity(0)), num_gpus=torch.cuda.device_count(),
-             include_dashboard=False, object_store_memory=512 * 2**20, _temp_dir=str(temp_dir),
-             _node_ip_address="127.0.0.1", configure_logging=False)
-    return temp_dir
 
 
 def gpus_per_replica(setting: str | float) -> float:
@@ -73,7 +50,7 @@ def build_app(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig, num_gpus
         ray_actor_options={"num_cpus": cfg.cpus_per_replica, "num_gpus": num_gpus,
                            "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(cfg.threads_per_replica)}}},
     ).bind(str(Path(checkpoint).resolve()), info, cfg.threads_per_replica, "cuda" if num_gpus > 0 else "cpu",
-           cfg.max_batch_size, cfg.batch_wait_timeout_s, cfg.min_score)
+           cfg.max_batch_size, cfg.batch_wait_timeout_s, cfg.min_score, cfg.backend)
     return Ingress.options(ray_actor_options={"num_cpus": 0.1}).bind(model, cfg, secret, info)
 
 
@@ -81,7 +58,7 @@ def deploy(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig) -> str:
     """Serve the app on cfg.host:cfg.port; returns the base URL once every replica is warm."""
     from ray import serve
 
-    serve.start(http_options={"host": cfg.host, "port": cfg.port})
+    serve.start(proxy_location=cfg.proxy_location, http_options={"host": cfg.host, "port": cfg.port})
     secret = load_or_create_secret(Path(cfg.secret_file))
     serve.run(build_app(checkpoint, info, cfg, gpus_per_replica(cfg.num_gpus), secret), name=APP_NAME,
               route_prefix="/")
@@ -114,7 +91,8 @@ def local_app(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig, num_cpus
 def serve_until_interrupted(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig,
                             address: str | None = None) -> None:
     """Blocking `rpsdet serve`: Ctrl-C or SIGTERM shuts down cleanly."""
-    start_ray(address)
+    address = cluster_address(address)
+    temp_dir = start_ray(address)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -125,4 +103,6 @@ def serve_until_interrupted(checkpoint: Path, info: dict[str, Any], cfg: ServeCo
         stop.wait()
     finally:
         print("shutting down...", flush=True)
-        shutdown(joined_cluster=address is not None)
+        shutdown(joined_cluster=temp_dir is None)
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)

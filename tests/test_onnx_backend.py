@@ -1,0 +1,146 @@
+"""The ONNX Runtime backend gives the same detections and the same COCO mAP as PyTorch, and `auto` degrades safely."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from effdet import DetBenchPredict
+from PIL import Image
+
+from rpsdet.classes import CLASS_NAMES
+from rpsdet.data.synth import write_source
+from rpsdet.evaluate.run import evaluate_dataset
+from rpsdet.model.checkpoint import save_checkpoint
+from rpsdet.model.factory import build_effdet
+from rpsdet.model.predict import Detection, Detector
+
+IMAGE_SIZE = 128
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("RPSDET_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "onnx"
+
+
+@pytest.fixture(scope="module")
+def random_checkpoint(tmp_path_factory) -> Path:
+    """A deterministic random-init model: scores spread over 0.04-0.35, so ranking and NMS are exercised."""
+    torch.manual_seed(0)
+    model = build_effdet("efficientdet_d0", IMAGE_SIZE, len(CLASS_NAMES), "group")
+    path = tmp_path_factory.mktemp("random") / "model.pt"
+    save_checkpoint(path, model, {"arch": "efficientdet_d0", "image_size": IMAGE_SIZE, "norm": "group",
+                                  "class_names": list(CLASS_NAMES)})
+    return path
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> list[np.ndarray]:
+    """Drawn scenes of several sizes and aspect ratios (letterboxing differs per image)."""
+    root = tmp_path_factory.mktemp("images")
+    out = []
+    for i, (w, h) in enumerate(((160, 120), (120, 200), (300, 140))):
+        write_source(root / str(i), prefix="img", count=3, multi_fraction=0.5, seed=i, width=w, height=h)
+        out += [np.asarray(Image.open(p).convert("RGB")) for p in sorted((root / str(i) / "JPEGImages").iterdir())]
+    return out
+
+
+def assert_same_detections(expected: list[Detection], got: list[Detection]) -> None:
+    """Same count; each detection has a partner of the same class, box within 1 px and score within 1e-3."""
+    assert len(got) == len(expected)
+    free = list(got)
+    for d in expected:
+        partner = next((g for g in free if g.label == d.label and abs(g.score - d.score) <= 1e-3
+                        and np.abs(np.subtract(g.box, d.box)).max() <= 1.0), None)
+        assert partner is not None, f"no ONNX partner for {d}"
+        free.remove(partner)
+
+
+def test_onnx_detections_match_torch(random_checkpoint, images, cache):
+    torch_det = Detector.from_checkpoint(random_checkpoint, backend="torch")
+    onnx_det = Detector.from_checkpoint(random_checkpoint, backend="onnx")
+    assert (torch_det.backend, onnx_det.backend) == ("torch", "onnx")
+    for batch in (images[:1], images):  # batch size 1 and a mixed-size batch through the dynamic axis
+        expected, got = torch_det.predict(batch, 0.05), onnx_det.predict(batch, 0.05)
+        assert sum(map(len, expected)) > 20
+        for e, g in zip(expected, got, strict=True):
+            assert_same_detections(e, g)
+
+
+def test_torch_backend_is_detbenchpredict(random_checkpoint, images):
+    """The refactored forward (swappable network) returns exactly what effdet's DetBenchPredict returns."""
+    detector = Detector.from_checkpoint(random_checkpoint, backend="torch")
+    x = torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(1))
+    scale, size = torch.ones(2), torch.full((2, 2), float(IMAGE_SIZE))
+    with torch.inference_mode():
+        expected = DetBenchPredict(detector.bench.model).eval()(x, {"img_scale": scale, "img_size": size})
+        assert torch.equal(detector._forward(x, scale, size), expected)
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.12, 0.99])
+def test_score_prefilter_keeps_exactly_the_detections_above_it(random_checkpoint, threshold):
+    """NMS over only the candidates above the threshold gives the same detections above it as effdet's full run."""
+    detector = Detector.from_checkpoint(random_checkpoint, backend="torch")
+    x = torch.randn(3, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(2))
+    scale, size = torch.tensor([1.0, 2.0, 0.5]), torch.tensor([[128.0, 128.0], [256.0, 200.0], [64.0, 50.0]])
+    with torch.inference_mode():
+        full, fast = detector._forward(x, scale, size), detector._forward(x, scale, size, threshold)
+    for f, g in zip(full, fast, strict=True):
+        above = f[f[:, 4] > threshold]
+        torch.testing.assert_close(g[:len(above)], above, rtol=0, atol=1e-6)  # sigmoid may differ by 1 ulp
+        assert not g[len(above):].any()
+
+
+def test_channels_last_torch_backend_matches_contiguous(random_checkpoint, images):
+    """from_checkpoint's PyTorch backend stores weights NHWC on CPU; detections equal those of the plain model."""
+    fast = Detector.from_checkpoint(random_checkpoint, backend="torch")
+    conv = fast.bench.model.backbone.conv_stem.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    model = build_effdet("efficientdet_d0", IMAGE_SIZE, len(CLASS_NAMES), "group")
+    model.load_state_dict(torch.load(random_checkpoint, weights_only=False)["state_dict"])
+    plain = Detector(model, IMAGE_SIZE, list(CLASS_NAMES))
+    for e, g in zip(plain.predict(images, 0.05), fast.predict(images, 0.05), strict=True):
+        assert_same_detections(e, g)
+
+
+def test_auto_exports_once_and_reuses_the_cached_file(random_checkpoint, cache):
+    first = Detector.from_checkpoint(random_checkpoint)
+    assert first.backend == "onnx"
+    files = list(cache.glob("*.onnx"))
+    assert len(files) == 1 and first.net.path == files[0]
+    stamp = files[0].stat().st_mtime_ns
+    assert Detector.from_checkpoint(random_checkpoint).net.path == files[0]
+    assert files[0].stat().st_mtime_ns == stamp and not list(cache.glob("*.tmp"))
+
+
+def test_auto_falls_back_to_torch_with_a_reason(random_checkpoint, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if it were not installed
+    detector = Detector.from_checkpoint(random_checkpoint, backend="auto")
+    assert detector.backend == "torch"
+    assert "ONNX Runtime unavailable" in caplog.text
+    with pytest.raises(ImportError):
+        Detector.from_checkpoint(random_checkpoint, backend="onnx")
+
+
+def test_auto_keeps_torch_for_large_inputs(tmp_path, cache):
+    """At 512 px channels_last PyTorch beats ONNX Runtime on CPU (bench/bench_speed.py): auto exports nothing."""
+    path = tmp_path / "large.pt"
+    save_checkpoint(path, build_effdet("efficientdet_d0", 512, len(CLASS_NAMES), "group"),
+                    {"arch": "efficientdet_d0", "image_size": 512, "norm": "group", "class_names": list(CLASS_NAMES)})
+    assert Detector.from_checkpoint(path).backend == "torch" and not cache.exists()
+
+
+def test_unknown_backend_is_refused(random_checkpoint):
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Detector.from_checkpoint(random_checkpoint, backend="tensorrt")
+
+
+@pytest.mark.slow
+def test_onnx_gives_the_same_coco_map(tiny_checkpoint, tiny_splits):
+    """On a real (briefly trained) checkpoint, evaluation gives the same pycocotools figures to 3 decimals."""
+    test_json = tiny_splits / "test.json"
+    expected, _ = evaluate_dataset(Detector.from_checkpoint(tiny_checkpoint, backend="torch"), test_json)
+    got, _ = evaluate_dataset(Detector.from_checkpoint(tiny_checkpoint, backend="onnx"), test_json)
+    for key in ("map", "map50", "map75", "ar100"):
+        assert round(got[key], 3) == round(expected[key], 3), key
