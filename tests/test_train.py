@@ -60,6 +60,22 @@ def test_an_interrupted_run_resumes_and_ends_with_the_same_epoch_count(tiny_spli
     assert epochs_seen == [1, 2]
 
 
+@pytest.mark.slow
+def test_stop_when_ends_a_mosaic_run_after_the_epoch_it_says(tiny_splits, tmp_path):
+    """bench_time_to_map.py's hook: it sees val mAP50 and training seconds, and True stops the loop."""
+    seen = []
+
+    def stop(epoch, stats):
+        seen.append(stats)
+        return epoch == 2
+
+    cfg = TrainConfig(epochs=4, lr=2e-3, mosaic=1.0, **TINY)
+    summary = train(cfg, tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt", stop_when=stop)
+    assert summary["epochs_run"] == 2 and len(seen) == 2 and (tmp_path / "model.pt").is_file()
+    assert all("val/map50" in stats for stats in seen)
+    assert 0 < seen[0]["train_seconds"] < seen[1]["train_seconds"] == pytest.approx(summary["train_seconds"], abs=0.01)
+
+
 def _records(splits):
     from rpsdet.data.coco import read_coco
     return read_coco(splits / "train.json")

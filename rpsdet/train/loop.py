@@ -1,4 +1,7 @@
-"""Train an EfficientDet from params: warmup + cosine, EMA weights, best checkpoint by val mAP, resumable."""
+"""Train an EfficientDet from params: warmup + cosine, EMA weights, best checkpoint by val mAP, resumable.
+
+One loop for every backend: alone in this process, or as one rank of a DDP group (pass `dist`).
+"""
 from __future__ import annotations
 
 import random
@@ -21,11 +24,14 @@ from rpsdet.model.checkpoint import load_checkpoint, save_checkpoint
 from rpsdet.model.device import pick_device, set_threads
 from rpsdet.model.factory import build_effdet
 from rpsdet.model.predict import Detector
+from rpsdet.model.speed import use_channels_last
 from rpsdet.model.targets import to_effdet_targets
 from rpsdet.train.dataset import DetectionDataset, collate, train_transform
+from rpsdet.train.distributed import Distributed
 from rpsdet.train.schedule import warmup_cosine
 
 OPTIMIZERS = ("adamw", "sgd")
+BACKENDS = ("local", "ray")
 
 
 @dataclass
@@ -46,6 +52,7 @@ class TrainConfig:
     ema_decay: float = 0.998
     scale_jitter: float = 0.25
     color_jitter: float = 0.3
+    mosaic: float = 0.0  # probability of a 2x2 mosaic with three other training images (multi-hand scenes)
     eval_every: int = 2
     early_stop_patience: int = 0  # evaluations without improvement before stopping; 0 = never stop early
     seed: int = 0
@@ -55,6 +62,10 @@ class TrainConfig:
     resume: bool = True  # continue an interrupted run from its last epoch when the config is unchanged
     init_from: str | None = None  # "tune again": warm start from an earlier rpsdet checkpoint
     backbone_weights: str | None = None  # a local timm backbone state dict, for users who have one
+    backend: str = "local"  # local: this process; ray: Ray Train TorchTrainer, DDP over num_workers processes
+    num_workers: int = 2  # ray: DDP ranks; batch_size stays the global batch (not DataLoader `workers`)
+    use_gpu: bool | str = "auto"  # ray: one GPU per worker; "auto" = when the cluster has one for every worker
+    ray_address: str | None = None  # ray: cluster to join; None = $RAY_ADDRESS, else a private local Ray
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
@@ -65,6 +76,16 @@ class TrainConfig:
         cfg = cls(**params)
         if cfg.optimizer not in OPTIMIZERS:
             raise ValueError(f"train.optimizer must be one of {OPTIMIZERS}, got {cfg.optimizer!r}")
+        if not 0.0 <= cfg.mosaic <= 1.0:
+            raise ValueError(f"train.mosaic is a probability in [0, 1], got {cfg.mosaic!r}")
+        if cfg.backend not in BACKENDS:
+            raise ValueError(f"train.backend must be one of {BACKENDS}, got {cfg.backend!r}")
+        if cfg.num_workers < 1 or cfg.use_gpu not in (True, False, "auto"):
+            raise ValueError(f"train.num_workers must be >= 1 and train.use_gpu true, false or auto; got "
+                             f"{cfg.num_workers!r}, {cfg.use_gpu!r}")
+        if cfg.backend == "ray" and cfg.batch_size % cfg.num_workers:
+            raise ValueError(f"train.batch_size={cfg.batch_size} must divide by train.num_workers={cfg.num_workers}: "
+                             f"it is the global batch, split between the workers")
         if cfg.init_from and not Path(cfg.init_from).is_file():
             raise ValueError(f"train.init_from {cfg.init_from} does not exist. A stage's own output is deleted "
                              f"before it reruns: copy the checkpoint elsewhere first (see README, Tuning)")
@@ -95,14 +116,21 @@ def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimize
 
 
 def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, live=None, data_version: str = "",
-          state_path: Path | None = None, on_epoch_end: Callable[[int], None] | None = None) -> dict[str, Any]:
+          state_path: Path | None = None, on_epoch_end: Callable[[int], None] | None = None,
+          dist: Distributed | None = None,
+          stop_when: Callable[[int, dict[str, float]], bool] | None = None) -> dict[str, Any]:
     """Train, evaluate on val every `eval_every` epochs, keep the best EMA weights at `out_path`.
 
     After every epoch the full state goes to `state_path`, so an interrupted run continues where it stopped.
+    With `dist`, this process is one DDP rank: it trains on its shard, and only rank 0 evaluates, writes
+    `out_path` / `state_path` and logs to `live`.
+    `stop_when(epoch, stats)` ends training when it returns True; `stats` are the epoch's logged metrics plus
+    `train_seconds` (time in training steps and data loading so far, evaluation excluded). Rank 0 decides.
     """
-    seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
-    threads = set_threads(cfg.threads)
+    seed_everything(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    main = dist is None or dist.main
+    device = dist.device if dist is not None else pick_device(cfg.device)
+    threads = set_threads(dist.threads if dist is not None else cfg.threads)
     model = build_effdet(cfg.arch, cfg.image_size, len(CLASS_NAMES), cfg.norm, cfg.backbone_weights)
     if cfg.init_from:
         warm, warm_cfg, _ = load_checkpoint(Path(cfg.init_from))
@@ -110,14 +138,21 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
             raise ValueError(f"train.init_from {cfg.init_from} is {warm_cfg['arch']}/{warm_cfg['norm']}, "
                              f"but train asks for {cfg.arch}/{cfg.norm}")
         model.load_state_dict(warm.state_dict())
+    use_channels_last(model, device)  # NHWC convolutions: faster steps on CPU, same maths (bench/bench_speed.py)
     bench = DetBenchTrain(model).to(device).train()
+    step_module = dist.wrap(bench) if dist is not None else bench
 
-    dataset = DetectionDataset(train_json, train_transform(cfg.image_size, cfg.scale_jitter, cfg.color_jitter))
+    dataset = DetectionDataset(train_json, train_transform(cfg.image_size, cfg.scale_jitter, cfg.color_jitter,
+                                                         cfg.mosaic))
     if len(dataset) < cfg.batch_size:
         raise ValueError(f"{train_json} has {len(dataset)} images, fewer than train.batch_size={cfg.batch_size}")
     shuffle = torch.Generator()
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True, collate_fn=collate,
-                        num_workers=cfg.workers, generator=shuffle, persistent_workers=cfg.workers > 0)
+    loader_args = {"collate_fn": collate, "num_workers": cfg.workers, "persistent_workers": cfg.workers > 0}
+    if dist is not None:
+        loader = dist.loader(dataset, cfg.batch_size, cfg.seed, **loader_args)
+    else:
+        loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=shuffle,
+                            **loader_args)
     total_steps = cfg.epochs * len(loader)
     optimizer = _optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -139,36 +174,50 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
         scheduler.load_state_dict(state["scheduler"])
         best, evals_since_best, step = state["best"], state["evals_since_best"], state["step"]
         first_epoch = state["epoch"] + 1
-        if best["state_dict"] is not None:
+        if best["state_dict"] is not None and main:
             save_checkpoint(out_path, _with_weights(eval_model, best["state_dict"]), ckpt_config,
                             {"epoch": best["epoch"]})
             eval_model.load_state_dict(state["ema"] if ema is not None else state["model"])
-        print(f"resuming from epoch {state['epoch']} of {cfg.epochs} ({state_path})")
+        if main:
+            print(f"resuming from epoch {state['epoch']} of {cfg.epochs} ({state_path})")
 
     started = time.time()
-    progress = tqdm(total=total_steps, initial=step, desc="train", unit="step", dynamic_ncols=True, mininterval=5)
+    first_step, batches, train_seconds = step, 0, 0.0
+    progress = tqdm(total=total_steps, initial=step, desc="train", unit="step", dynamic_ncols=True, mininterval=5,
+                    disable=not main)
     for epoch in range(first_epoch, cfg.epochs + 1):
-        shuffle.manual_seed(cfg.seed * 1000 + epoch)  # the same batches whether or not the run was resumed
+        # The same batches and augmentations (DetectionDataset seeds each item from `random`) whether or not the
+        # run was resumed.
+        random.seed(cfg.seed * 1000 + epoch)
+        if dist is not None:
+            loader.sampler.set_epoch(epoch)
+        else:
+            shuffle.manual_seed(cfg.seed * 1000 + epoch)
         sums = {"loss": 0.0, "class_loss": 0.0, "box_loss": 0.0}
+        epoch_started = time.perf_counter()
         for images, boxes, labels in loader:
             targets = {k: v.to(device) for k, v in to_effdet_targets(boxes, labels, cfg.image_size).items()}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                out = bench(images.to(device), targets)
+                out = step_module(images.to(device), targets)
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
             optimizer.step()
             scheduler.step()
             step += 1
+            batches += 1
             if ema is not None:
                 ema.update(model, step=step)
             for key in sums:
                 sums[key] += out[key].item()
             progress.update(1)
             progress.set_postfix(epoch=epoch, loss=f"{out['loss'].item():.3f}", refresh=False)
+        train_seconds += time.perf_counter() - epoch_started
+        if dist is not None:
+            sums = dist.mean(sums)
         epoch_stats = {f"train/{k}": v / len(loader) for k, v in sums.items()}
         epoch_stats["train/lr"] = scheduler.get_last_lr()[0]
-        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+        if main and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             metrics, _ = evaluate_dataset(Detector(eval_model, cfg.image_size, list(CLASS_NAMES), str(device)), val_json)
             model.train()
             epoch_stats.update({"val/map": metrics["map"], "val/map50": metrics["map50"]})
@@ -185,17 +234,27 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
             for key, value in epoch_stats.items():
                 live.log_metric(key, value)
             live.next_step()
-        if state_path is not None:
+        if state_path is not None and main:
             _save_state(state_path, cfg, epoch, step, model, ema, optimizer, scheduler, best, evals_since_best)
         if on_epoch_end is not None:
             on_epoch_end(epoch)
-        if cfg.early_stop_patience and evals_since_best >= cfg.early_stop_patience:
-            progress.write(f"early stop: no val mAP gain in {evals_since_best} evaluations")
-            break
+        if cfg.early_stop_patience or stop_when is not None:
+            patience_out = bool(cfg.early_stop_patience) and evals_since_best >= cfg.early_stop_patience
+            stop = patience_out or (main and stop_when is not None
+                                    and stop_when(epoch, {**epoch_stats, "train_seconds": train_seconds}))
+            if dist is not None:
+                stop = dist.agree(stop)  # only rank 0 evaluates: its decision holds for every rank
+            if stop:
+                if main:
+                    progress.write(f"early stop: no val mAP gain in {evals_since_best} evaluations" if patience_out
+                                   else f"stopped after epoch {epoch} by stop_when")
+                break
     progress.close()
     return {"best_val_map": best["map"], "best_val_map50": best["map50"], "best_epoch": best["epoch"],
             "epochs_run": epoch, "steps": step, "seconds": round(time.time() - started, 1), "threads": threads,
-            "device": str(device)}
+            "device": str(device), "world_size": dist.world_size if dist is not None else 1,
+            "rank_batches": batches, "train_seconds": round(train_seconds, 2),
+            "images_per_s": round((step - first_step) * cfg.batch_size / train_seconds, 2) if train_seconds else 0.0}
 
 
 def _with_weights(module: torch.nn.Module, state_dict: dict) -> torch.nn.Module:
