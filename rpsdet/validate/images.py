@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from io import BytesIO
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,25 +108,14 @@ def _inspect_chunk(args: tuple[str, list[tuple[str, str]], int]) -> list[ImageIn
     return [inspect_image(root, rel, max_pixels, dest) for rel, dest in items]
 
 
-@contextmanager
-def inspecting(root: Path, rels: list[str], max_pixels: int, workers: int = 0,
-               dests: dict[str, str] | None = None) -> Iterator[Callable[[], dict[str, ImageInfo]]]:
-    """Start inspecting every image in `workers` processes (0 = every core this process may use) and yield a
-    function that waits for the results, so the caller can do its own work (parse annotations) meanwhile."""
-    workers = workers or len(os.sched_getaffinity(0))
-    items = [(rel, (dests or {}).get(rel, "")) for rel in rels]
-    if workers <= 1 or len(rels) < 16:
-        yield lambda: {rel: inspect_image(str(root), rel, max_pixels, dest) for rel, dest in items}
-        return
-    chunk = max(1, min(32, len(rels) // (workers * 4)))
-    jobs = [(str(root), items[i:i + chunk], max_pixels) for i in range(0, len(items), chunk)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(_inspect_chunk, jobs)  # submits every job now; the workers start decoding
-        yield lambda: {info.path: info for infos in results for info in infos}
-
-
 def inspect_images(root: Path, rels: list[str], max_pixels: int, workers: int = 0,
                    dests: dict[str, str] | None = None) -> dict[str, ImageInfo]:
     """Inspect every image, spread over `workers` processes (0 = every core this process may use)."""
-    with inspecting(root, rels, max_pixels, workers, dests) as results:
-        return results()
+    workers = workers or len(os.sched_getaffinity(0))
+    items = [(rel, (dests or {}).get(rel, "")) for rel in rels]
+    if workers <= 1 or len(rels) < 16:
+        return {rel: inspect_image(str(root), rel, max_pixels, dest) for rel, dest in items}
+    chunk = max(1, min(32, len(rels) // (workers * 4)))
+    jobs = [(str(root), items[i:i + chunk], max_pixels) for i in range(0, len(items), chunk)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return {info.path: info for infos in pool.map(_inspect_chunk, jobs) for info in infos}

@@ -9,13 +9,13 @@ import shutil
 from pathlib import Path
 
 from rpsdet.data.coco import ImageRecord, image_id_for, write_coco
-from rpsdet.data.formats import IMAGE_SUFFIXES, Source, list_images, read_source
+from rpsdet.data.formats import IMAGE_SUFFIXES, Source, read_source
 from rpsdet.data.formats.yolo_reader import NAME_FILES
 from rpsdet.validate import duplicates
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.decide import Decision, decide
 from rpsdet.validate.findings import FLAGGED, KEPT, QUARANTINED, Finding
-from rpsdet.validate.images import ImageInfo, inspect_images, inspecting
+from rpsdet.validate.images import ImageInfo, inspect_images
 from rpsdet.validate.materialize import write_image
 from rpsdet.validate.report import summarize, write_report
 
@@ -81,16 +81,12 @@ def _copy_original(src: Path, out: Path, rel: str, copied: set[str]) -> None:
 def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, name: str | None = None) -> dict:
     """Write out/images, out/annotations.json, out/report.{csv,json}, out/quarantine/; return the summary."""
     src, out, cfg = Path(src), Path(out), cfg or ValidateConfig()
-    if not src.is_dir():
-        raise FileNotFoundError(f"{src} is not a folder")
+    source = read_source(src, cfg.format)
     if out.exists():
         shutil.rmtree(out)
     (out / "images").mkdir(parents=True)
-    staging = out / ".staging"  # decoded originals land here (by input path) until their fate is decided
-    rels = list_images(src)  # what every reader lists, so decoding need not wait for the annotations
-    with inspecting(src, rels, cfg.max_pixels, cfg.workers, {rel: str(staging / rel) for rel in rels}) as decoded:
-        source = read_source(src, cfg.format)  # parse annotations while the worker processes decode the images
-        infos = decoded()
+    dests = {rel: str(out / "images" / _output_name(rel, source.image_root)) for rel in source.images}
+    infos = inspect_images(src, source.images, cfg.max_pixels, cfg.workers, dests)
     problems: dict[str, list] = {}
     general: list[Finding] = []
     for p in source.problems:
@@ -109,10 +105,6 @@ def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, nam
         ann = source.annotations.get(rel)
         if d.keep:
             name_out = _output_name(rel, source.image_root)
-            staged = staging / rel
-            if staged.is_file():
-                (out / "images" / name_out).parent.mkdir(parents=True, exist_ok=True)
-                staged.replace(out / "images" / name_out)
             try:
                 write_image(src / rel, out / "images" / name_out, d)
             except Exception as exc:  # a file that decoded once but cannot be rewritten: quarantine, never crash
@@ -122,7 +114,7 @@ def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, nam
                 records.append(ImageRecord(image_id_for(f"{src.name}/{rel}"), f"images/{name_out}", *d.size,
                                            d.boxes, d.labels))
         if not d.keep:
-            (out / "images" / _output_name(rel, source.image_root)).unlink(missing_ok=True)
+            Path(dests[rel]).unlink(missing_ok=True)
             _copy_original(src, out, rel, copied)
             _copy_original(src, out, ann.file if ann else "", copied)
             for p in problems.get(rel, []):
@@ -134,7 +126,6 @@ def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, nam
         if f.action == QUARANTINED:
             _copy_original(src, out, f.file, copied)
     findings = general + [f for _, d in sorted(decisions.items()) for f in d.findings]
-    shutil.rmtree(staging, ignore_errors=True)
     write_coco(out / "annotations.json", records)
     summary = summarize(name or src.name, source.format, findings, records)
     write_report(out, findings)
