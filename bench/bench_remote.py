@@ -2,7 +2,8 @@
 S3 server on loopback (moto's standalone server), then `dvc pull` it into a fresh clone with an empty cache.
 Writes metrics/bench_remote.json and prints a table.
 
-Run it from a project that has run the pipeline (its DVC cache holds the outputs). The remote is configured in
+Run it from a project that has run the pipeline (its DVC cache holds the outputs); the clone gets the project's
+working dvc.yaml / dvc.lock / params.yaml, so it pulls exactly what was pushed. The remote is configured in
 .dvc/config.local of that project for the run only and removed afterwards; nothing else is changed.
 
 Usage: python bench/bench_remote.py [--project .]
@@ -89,6 +90,8 @@ def main() -> None:
                 dvc(["remote", "remove", "--local", "bench_s3"], project)
             clone = tmp / "clone"
             subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True)
+            for name in ("dvc.yaml", "dvc.lock", "params.yaml"):  # the workspace's versions, committed or not
+                shutil.copyfile(project / name, clone / name)
             dvc(["config", "--local", "core.site_cache_dir", str(tmp / "site_cache")], clone)
             add_remote(clone, url)
             pull_s = dvc(["pull"], clone)
