@@ -147,7 +147,9 @@ def main() -> None:
                        limits=replace(base.limits, requests_per_minute=10**9, burst=10**9))
         in_process = model_p50(checkpoint, images, base.threads_per_replica)
         batched, rss = run_config(checkpoint, base, images, levels, args.duration)
-        unbatched, _ = run_config(checkpoint, replace(base, max_batch_size=1), images, [max(levels)], args.duration)
+        # No batching at all: Ray still waits batch_wait_timeout_s for a batch of one, so zero it for a fair baseline.
+        unbatched, _ = run_config(checkpoint, replace(base, max_batch_size=1, batch_wait_timeout_s=0.0), images,
+                                  [max(levels)], args.duration)
 
     overhead = round(batched[0]["p50_ms"] - in_process, 1)
     gain = round(batched[-1]["rps"] / unbatched[0]["rps"], 2) if unbatched[0]["rps"] else float("nan")

@@ -34,7 +34,7 @@ class ServeConfig:
     threads_per_replica: int = 2  # Ray sets OMP_NUM_THREADS=1 for num_cpus=1: choose on purpose
     cpus_per_replica: float = 1.0
     max_batch_size: int = 4
-    batch_wait_timeout_s: float = 0.01
+    batch_wait_timeout_s: float = 0.002
     score_threshold: float = 0.4  # default for /detect; a request may ask for another
     min_score: float = 0.05  # the model returns nothing below this, whatever a request asks
     backend: str = "auto"  # inference: auto (ONNX Runtime on CPU when it exports a matching network) | torch | onnx
