@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # missing or unreadable files, bad content: a message, not a traceback
         print(f"rpsdet {args.command}: {exc}", file=sys.stderr)
         return 2
 

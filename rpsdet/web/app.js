@@ -11,7 +11,7 @@ const TEXT = {
     detecting: "Detecting…", tooLarge: "The image is too large.", badType: "This file type is not supported.",
     badImage: "The image could not be read: {d}", tooMany: "Too many requests. Try again in {s} s.",
     serverError: "Server error ({s}). Please try again later.", network: "Cannot reach the server.",
-    result: "{n} hands · server {server} ms · round trip {total} ms · model {version}", none: "No hands found.",
+    result: "hands: {n} · server {server} ms · round trip {total} ms · model {version}", none: "No hands found.",
     labels: { rock: "rock", paper: "paper", scissors: "scissors" },
   },
   zh: {
