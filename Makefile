@@ -8,6 +8,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export NO_ALBUMENTATIONS_UPDATE := 1
 export RAY_USAGE_STATS_ENABLED := 0
+# No pip wheel cache: the CUDA build of torch alone fills 5.5 GB of the venv; a second copy of every
+# downloaded wheel in ~/.cache has run a CI disk out of space.
+export PIP_NO_CACHE_DIR := 1
 
 .PHONY: setup demo test
 
