@@ -10,6 +10,7 @@ from PIL import Image
 
 from rpsdet.data.coco import read_coco
 from rpsdet.data.formats import detect_format
+from rpsdet.data.formats.base import list_files
 from rpsdet.data.synth import write_source
 from rpsdet.data.voc import read_voc
 from rpsdet.validate.config import ValidateConfig
@@ -127,3 +128,17 @@ def test_cli_validates_with_format_detection(voc, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "rpsdet.cli", "validate", str(tmp_path / "nope"),
                               str(tmp_path / "o2")], capture_output=True, text=True)
     assert missing.returncode == 2 and "not a folder" in missing.stderr
+
+
+def test_list_files_matches_rglob(tmp_path):
+    """The fast walk sees exactly what rglob + is_file sees: nested files and symlinked files, not the inside of a
+    symlinked folder (no loops), not a dangling link."""
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for rel in ("top.jpg", "a/x.xml", "a/b/y.JPG", "a/b/.hidden"):
+        (tmp_path / rel).write_bytes(b"x")
+    (tmp_path / "linked_dir").symlink_to(tmp_path / "a", target_is_directory=True)
+    (tmp_path / "linked.jpg").symlink_to(tmp_path / "top.jpg")
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "missing.jpg")
+    expected = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert list_files(tmp_path) == expected
+    assert "linked.jpg" in expected and "a/b/y.JPG" in expected and "dangling.jpg" not in expected

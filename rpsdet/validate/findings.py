@@ -1,7 +1,7 @@
 """A finding: one row of the report. Every input image also gets one `result` row (kept or quarantined)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 QUARANTINED, KEPT, FIXED, FLAGGED = "quarantined", "kept", "fixed", "flagged"
 BOX_CLIPPED, BOX_DROPPED = "box_clipped", "box_dropped"
@@ -17,4 +17,5 @@ class Finding:
     action: str
 
     def row(self) -> dict:
-        return asdict(self)
+        return {"image": self.image, "file": self.file, "check": self.check, "detail": self.detail,
+                "action": self.action}

@@ -12,12 +12,16 @@ from rpsdet.validate.findings import FIXED, QUARANTINED, REPORT_FIELDS, Finding
 
 
 def write_report(out: Path, findings: list[Finding]) -> None:
+    """report.csv, and report.json as a JSON array with one finding per line (diffable, and written by json's C
+    encoder: an indented dump takes the pure-Python path, 5x slower on a large source)."""
     rows = [f.row() for f in findings]
     with open(out / "report.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=REPORT_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    (out / "report.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    lines = ",\n".join(encode(row) for row in rows)
+    (out / "report.json").write_text(f"[\n{lines}\n]\n" if rows else "[]\n", encoding="utf-8")
 
 
 def summarize(source: str, fmt: str, findings: list[Finding], records: list[ImageRecord]) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rpsdet.data.coco import ImageRecord, image_id_for, write_coco
 from rpsdet.data.formats import IMAGE_SUFFIXES, Source, read_source
+from rpsdet.data.formats.base import list_files
 from rpsdet.data.formats.yolo_reader import NAME_FILES
 from rpsdet.validate import duplicates
 from rpsdet.validate.config import ValidateConfig
@@ -53,9 +54,8 @@ def stray_files(src: Path, source: Source) -> list[Finding]:
     (a .gif or .heic photo lands here too; it is left untouched in the input)."""
     used = {*source.images, *(a.file for a in source.annotations.values()), *(p.file for p in source.problems)}
     found = []
-    for path in sorted(p for p in src.rglob("*") if p.is_file()):
-        rel = str(path.relative_to(src))
-        if rel not in used and path.name not in CLASS_NAME_FILES:
+    for rel in list_files(src):
+        if rel not in used and rel.rsplit("/", 1)[-1] not in CLASS_NAME_FILES:
             found.append(Finding("", rel, "stray_file", f"not an image ({', '.join(IMAGE_SUFFIXES)}) nor a "
                                  f"{source.format} annotation; ignored. Convert it to JPEG/PNG if it is a photo, "
                                  "else remove it from the source", FLAGGED))

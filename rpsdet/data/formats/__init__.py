@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rpsdet.data.formats.base import IMAGE_SUFFIXES, Problem, RawAnnotation, RawObject, Source, list_images
+from rpsdet.data.formats.base import (IMAGE_SUFFIXES, Problem, RawAnnotation, RawObject, Source, list_files,
+                                      list_images, suffix_of)
 from rpsdet.data.formats.coco_reader import coco_files, read_coco_source
 from rpsdet.data.formats.voc_reader import read_voc_source
 from rpsdet.data.formats.yolo_reader import NAME_FILES, read_yolo_source
@@ -16,12 +17,12 @@ __all__ = ["IMAGE_SUFFIXES", "Problem", "RawAnnotation", "RawObject", "Source", 
 def detect_format(root: Path) -> str | None:
     """VOC if there is XML, YOLO if there are label .txt files or a names file, COCO if there is a COCO JSON."""
     root = Path(root)
-    files = [p for p in root.rglob("*") if p.is_file()]
-    suffixes = {p.suffix.lower() for p in files}
+    files = list_files(root)
+    suffixes = {suffix_of(rel) for rel in files}
     if ".xml" in suffixes:
         return "voc"
-    if (root / "labels").is_dir() or any(p.name in NAME_FILES or p.name == "data.yaml" for p in files) \
-            or any(p.suffix.lower() == ".txt" for p in files):
+    names = {rel.rsplit("/", 1)[-1] for rel in files}
+    if (root / "labels").is_dir() or names & {*NAME_FILES, "data.yaml"} or ".txt" in suffixes:
         return "yolo"
     if coco_files(root):
         return "coco"

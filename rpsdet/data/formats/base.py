@@ -5,6 +5,7 @@ raise on bad input: a file that cannot be used becomes a `Problem` naming the fi
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,13 +53,40 @@ class Source:
     problems: list[Problem] = field(default_factory=list)
 
 
+def list_files(base: Path) -> list[str]:
+    """Every file below `base` as a path relative to it, sorted; like `rglob("*")` + `is_file()` (symlinked
+    folders are not entered) but from the directory entries alone, with no stat and no Path object per file, so
+    a 10^4-file source is walked in milliseconds."""
+    found: list[str] = []
+    pending = [""]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(os.path.join(base, folder)) as entries:
+                for entry in entries:
+                    rel = f"{folder}/{entry.name}" if folder else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(rel)
+                    elif entry.is_file():
+                        found.append(rel)
+        except OSError:  # an unreadable folder yields no files we could read anyway
+            continue
+    return sorted(found)
+
+
+def suffix_of(rel: str) -> str:
+    """Lower-case extension of a relative path, as `Path(rel).suffix.lower()` gives it."""
+    return os.path.splitext(rel)[1].lower()
+
+
 def list_images(root: Path, under: Path | None = None) -> list[str]:
     """Image files (by suffix, any case) below `under` (default: root), relative to root, sorted."""
     base = under or root
     if not base.is_dir():
         return []
-    return sorted(str(p.relative_to(root)) for p in base.rglob("*")
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    under_rel = base.relative_to(root).as_posix()
+    prefix = "" if under_rel == "." else f"{under_rel}/"
+    return [prefix + rel for rel in list_files(base) if suffix_of(rel) in IMAGE_SUFFIXES]
 
 
 def read_text(path: Path) -> str:

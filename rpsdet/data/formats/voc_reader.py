@@ -5,7 +5,7 @@ import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from rpsdet.data.formats.base import Problem, RawAnnotation, RawObject, Source, list_images
+from rpsdet.data.formats.base import Problem, RawAnnotation, RawObject, Source, list_files, list_images, suffix_of
 
 FIX_XML = "re-export it from the labeling tool"
 
@@ -73,7 +73,7 @@ def read_voc_source(root: Path) -> Source:
     for rel in src.images:
         by_stem.setdefault(Path(rel).stem, []).append(rel)
         by_name.setdefault(Path(rel).name, []).append(rel)
-    for xml in sorted(p for p in ann_dir.rglob("*") if p.is_file() and p.suffix.lower() == ".xml"):
+    for xml in (ann_dir / rel for rel in list_files(ann_dir) if suffix_of(rel) == ".xml"):
         file = str(xml.relative_to(root))
         try:
             data = xml.read_bytes()

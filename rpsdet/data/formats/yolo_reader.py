@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from rpsdet.data.formats.base import Problem, RawAnnotation, RawObject, Source, list_images, read_text
+from rpsdet.data.formats.base import Problem, RawAnnotation, RawObject, Source, list_files, list_images, read_text
 
 NAME_FILES = ("classes.txt", "obj.names")
 
@@ -99,7 +99,9 @@ def read_yolo_source(root: Path) -> Source:
             src.problems.append(Problem(file, image, "unparseable_annotation", f"{path.name}: {parsed}"))
         else:
             src.annotations[image] = parsed
-    for path in sorted(p for p in root.rglob("*.txt") if p.is_file() and p not in used and p.name not in NAME_FILES):
+    for path in (root / rel for rel in list_files(root) if rel.endswith(".txt")):
+        if path in used or path.name in NAME_FILES:
+            continue
         src.problems.append(Problem(str(path.relative_to(root)), "", "annotation_without_image",
                                     f"no image for {path.name}; add the image or remove the label file"))
     return src
