@@ -18,6 +18,9 @@ if not (source / side).is_dir():
     raise SystemExit(f"data.source {source}: no {side}/ folder; point data.source at data/raw/synthetic or at a "
                      "folder written by `rpsdet import`")
 cfg = ValidateConfig.from_params(params, reference=source / "train" if side != "train" else None)
-summary = validate_source(source / side, Path("data/validated") / side, cfg, side)
+try:
+    summary = validate_source(source / side, Path("data/validated") / side, cfg, side)
+except OSError as exc:  # an unreadable folder or file of the source: say which, not a traceback
+    raise SystemExit(f"validate {side}: {exc}") from None
 write_json(Path("metrics") / f"validation_{side}.json", summary)
 print(summary_table(summary))

@@ -142,3 +142,22 @@ def test_list_files_matches_rglob(tmp_path):
     expected = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert list_files(tmp_path) == expected
     assert "linked.jpg" in expected and "a/b/y.JPG" in expected and "dangling.jpg" not in expected
+
+
+def test_list_files_names_a_folder_it_cannot_list(tmp_path, monkeypatch):
+    """rglob skips an unreadable folder, silently losing its images; the walk stops and names it instead.
+    (Tests run as root, which reads any folder, so the refusal is injected at os.scandir.)"""
+    import os as os_module
+
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    real_scandir = os_module.scandir
+
+    def scandir(path):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os_module, "scandir", scandir)
+    with pytest.raises(OSError, match=r"cannot list the folder .*locked \(Permission denied\); make it readable"):
+        list_files(tmp_path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rpsdet.data.coco_subset import write_side_json
 from rpsdet.data.formats import detect_format, read_source
-from rpsdet.data.formats.base import list_images
+from rpsdet.data.formats.base import list_files, list_images
 from rpsdet.data.formats.coco_reader import coco_files
 from rpsdet.data.formats.yolo_reader import NAME_FILES
 
@@ -131,8 +131,7 @@ def plan_import(root: Path, fmt: str = "auto", test_ratio: float = 0.2) -> Impor
     used = set().union(*plan.files.values())
     if plan.format == "coco":
         used |= {str(p.relative_to(root)) for part in parts for p in coco_files(part)}
-    plan.left_out = sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                           if p.is_file() and str(p.relative_to(root)) not in used)
+    plan.left_out = [rel for rel in list_files(root) if rel not in used]
     return plan
 
 
