@@ -169,3 +169,11 @@ def test_a_coco_json_is_an_annotation_not_a_stray_file(tmp_path):
         (tmp_path / "c" / extra).unlink()
     summary = validate_source(tmp_path / "c", tmp_path / "c2")
     assert summary["checks"] == {} and summary["kept_images"] == 3
+
+
+def test_a_second_run_writes_the_same_bytes(dirty, tmp_path):
+    """DVC hashes the output: a rerun on the same input must not differ (no memory addresses, times or set order
+    in messages), or every stage downstream reruns for nothing."""
+    root = dirty[0]
+    validate_source(root / "src", tmp_path / "again", ValidateConfig(reference=root / "train"))
+    assert tree_hashes(tmp_path / "again") == tree_hashes(root / "out")

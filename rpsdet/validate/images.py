@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 # Pillow formats and the file extensions that may carry them.
 FORMAT_SUFFIXES = {
@@ -89,6 +89,10 @@ def inspect_image(root: str, rel: str, max_pixels: int, dest: str = "") -> Image
             Path(dest).write_bytes(data)
     except Image.DecompressionBombError as exc:
         info.error, info.detail = "decompression_bomb", f"refused by Pillow without decoding ({exc})"
+    except UnidentifiedImageError:  # its message names a memory address: the report would differ on every run
+        info.error = "undecodable_image"
+        info.detail = (f"not an image: the bytes match no format Pillow reads ({', '.join(FORMAT_SUFFIXES)}); "
+                       "re-export or re-copy it")
     except Exception as exc:  # Pillow raises many types for broken files; each is a finding, not a crash
         message = str(exc)
         info.error = "truncated_image" if "truncated" in message else "undecodable_image"
