@@ -38,3 +38,17 @@ def test_split_files_reference_the_validated_images(tmp_path):
         for rec in read_coco(tmp_path / "splits" / "v1" / f"{name}.json"):
             assert (tmp_path / "splits" / "v1" / rec.file_name).resolve().is_file()
     assert not list((tmp_path / "splits").rglob("*.jpg"))
+
+
+def test_validation_flags_survive_the_split(tmp_path):
+    """A test image flagged as leakage by validation is still flagged in the split the evaluation reads."""
+    leak = {"leakage": {"reference": "images/a.jpg", "distance": 2, "kind": "near"}}
+    for source in ("tr", "te"):
+        (tmp_path / source / "images").mkdir(parents=True)
+        (tmp_path / source / "images" / "0.jpg").write_bytes(b"x")
+        write_coco(tmp_path / source / "annotations.json",
+                   [ImageRecord(7 if source == "te" else 8, "images/0.jpg", 8, 8, flags=leak if source == "te" else {})])
+    write_splits(tmp_path / "tr", tmp_path / "te", tmp_path / "splits", 0.5, seed=0)
+    (test,) = read_coco(tmp_path / "splits" / "test.json")
+    assert test.flags == leak and not test.boxes
+    assert all(not r.flags for name in ("train", "val") for r in read_coco(tmp_path / "splits" / f"{name}.json"))

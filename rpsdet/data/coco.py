@@ -12,6 +12,7 @@ from pathlib import Path
 from rpsdet.classes import CLASS_NAMES
 
 Box = tuple[float, float, float, float]
+FLAGS_KEY = "rpsdet_flags"
 
 
 @dataclass
@@ -24,6 +25,10 @@ class ImageRecord:
     height: int
     boxes: list[Box] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
+    # What validation learned about the image and the later stages must know, e.g.
+    # {"leakage": {"reference": "images/x.jpg", "distance": 3, "kind": "near"}}. Written to the COCO image entry
+    # as "rpsdet_flags" (other COCO tools ignore unknown keys) and carried through splits and subsets.
+    flags: dict = field(default_factory=dict)
 
 
 def image_id_for(key: str) -> int:
@@ -39,7 +44,10 @@ def to_coco_dict(records: list[ImageRecord]) -> dict:
     """COCO ground truth dict (category ids are 1-based, bbox is [x, y, w, h])."""
     images, annotations = [], []
     for rec in sorted(records, key=lambda r: r.id):
-        images.append({"id": rec.id, "file_name": rec.file_name, "width": rec.width, "height": rec.height})
+        image = {"id": rec.id, "file_name": rec.file_name, "width": rec.width, "height": rec.height}
+        if rec.flags:
+            image[FLAGS_KEY] = rec.flags
+        images.append(image)
         for (x1, y1, x2, y2), label in zip(rec.boxes, rec.labels):
             w, h = x2 - x1, y2 - y1
             annotations.append({
@@ -61,7 +69,9 @@ def write_coco(path: Path, records: list[ImageRecord]) -> None:
 def read_coco(path: Path) -> list[ImageRecord]:
     """Read a canonical COCO file written by `write_coco` (trusted input; see rpsdet.validate for user data)."""
     data = json.loads(Path(path).read_text())
-    records = {img["id"]: ImageRecord(img["id"], img["file_name"], img["width"], img["height"]) for img in data["images"]}
+    records = {img["id"]: ImageRecord(img["id"], img["file_name"], img["width"], img["height"],
+                                      flags=dict(img.get(FLAGS_KEY) or {}))
+               for img in data["images"]}
     for ann in data["annotations"]:
         x, y, w, h = ann["bbox"]
         rec = records[ann["image_id"]]

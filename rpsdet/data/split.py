@@ -22,7 +22,7 @@ def rebase(records: list[ImageRecord], from_dir: Path, to_dir: Path) -> list[Ima
     out = []
     for r in records:
         target = os.path.relpath((from_dir / r.file_name).resolve(), to_dir.resolve())
-        out.append(ImageRecord(r.id, target, r.width, r.height, list(r.boxes), list(r.labels)))
+        out.append(ImageRecord(r.id, target, r.width, r.height, list(r.boxes), list(r.labels), dict(r.flags)))
     return out
 
 
