@@ -27,8 +27,8 @@ def _validate(args: argparse.Namespace) -> int:
     overrides = {"format": args.format} if args.format else {}
     if args.reference:
         overrides["reference"] = Path(args.reference)
-    if args.allow_negatives:
-        overrides["allow_negatives"] = True
+    if args.unlabelled:
+        overrides["unlabelled"] = args.unlabelled
     summary = validate_source(Path(args.src), Path(args.out), ValidateConfig.from_params(params, **overrides))
     print(summary_table(summary))
     if args.metrics:
@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml", help="read validate.* and classes.aliases from here if it exists")
     p.add_argument("--format", choices=("voc", "coco", "yolo"), default=None, help="skip format detection")
     p.add_argument("--reference", default=None, help="a train source to check this one against for leakage")
-    p.add_argument("--allow-negatives", action="store_true", help="keep images without boxes as negatives")
+    p.add_argument("--unlabelled", choices=("quarantine", "keep"), default=None,
+                   help="VOC / COCO images without any annotation: quarantine them (default) or keep them as "
+                        "background images (overrides validate.unlabelled)")
     p.add_argument("--metrics", default=None, help="also write the summary JSON here")
     p.set_defaults(func=_validate)
 

@@ -106,7 +106,7 @@ def test_unparseable_coco_json_quarantines_its_images_with_a_reason(voc, tmp_pat
     (tmp_path / "c" / "annotations" / "instances.json").write_text("{not json")
     summary = validate_source(tmp_path / "c", tmp_path / "o")
     assert summary["quarantined_images"] == 6
-    assert summary["checks"] == {"unparseable_annotation": 1, "image_without_annotation": 6}
+    assert summary["checks"] == {"unparseable_annotation": 1, "unlabelled_image": 6}
 
 
 def test_unknown_layout_is_a_finding_not_a_crash(tmp_path):

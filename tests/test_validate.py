@@ -15,6 +15,7 @@ from rpsdet.data.synth import write_source
 from rpsdet.data.voc import read_voc
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.geometry import iou
+from rpsdet.validate.report import summary_table
 from rpsdet.validate.run import validate_source
 
 SYNTH = dict(width=160, height=120, max_hands=4)
@@ -119,19 +120,48 @@ def test_aliases_resolve_and_label_noise_passes_structural_checks(dirty):
     root, manifest, _, _ = dirty
     results = {r["image"]: r["action"] for r in report(root / "out") if r["check"] == "result"}
     for m in manifest:
-        if m.kind == "alias_class" or m.check == "label_issue":
+        if m.check in ("", "label_issue"):  # alias, background image, label noise
             assert results[m.image] == "kept", m.kind
 
 
-def test_flag_policies_keep_what_quarantine_policies_drop(tmp_path, dirty):
+def test_quarantine_and_keep_policies_override_the_defaults(tmp_path, dirty):
+    """Look-alikes and leakage are flagged and kept by default; each policy can quarantine them instead, and
+    unlabelled / EXIF-ambiguous images can be kept instead."""
     root, manifest, _, _ = dirty
-    cfg = ValidateConfig(reference=root / "train", near_duplicates="flag", leakage="flag", exif_ambiguous="flag",
-                         allow_negatives=True)
+    default = {r["image"]: r["action"] for r in report(root / "out") if r["check"] == "result"}
+    cfg = ValidateConfig(reference=root / "train", near_duplicates="quarantine", leakage="quarantine",
+                         exif_ambiguous="flag", unlabelled="keep")
     validate_source(root / "src", tmp_path / "out", cfg)
     results = {r["image"]: r["action"] for r in report(tmp_path / "out") if r["check"] == "result"}
-    for kind in ("near_duplicate", "leakage", "exif_ambiguous", "image_without_annotation", "empty_annotation"):
-        image = next(m.image for m in manifest if m.kind == kind)
-        assert results[image] == "kept", kind
+    image = {kind: next(m.image for m in manifest if m.kind == kind) for kind in
+             ("near_duplicate", "leakage", "exif_ambiguous", "image_without_annotation")}
+    for kind in ("near_duplicate", "leakage"):
+        assert (default[image[kind]], results[image[kind]]) == ("kept", "quarantined"), kind
+    for kind in ("exif_ambiguous", "image_without_annotation"):
+        assert (default[image[kind]], results[image[kind]]) == ("quarantined", "kept"), kind
+
+
+def test_background_images_are_kept_and_counted(dirty):
+    root, manifest, _, summary = dirty
+    empty = next(m.image for m in manifest if m.kind == "empty_annotation")
+    records = {Path(r.file_name).stem: r for r in read_coco(root / "out" / "annotations.json")}
+    assert records[Path(empty).stem].boxes == []
+    assert summary["background_images"] == sum(not r.boxes for r in records.values()) >= 1
+
+
+def test_leakage_and_look_alikes_are_flagged_on_the_kept_record(dirty):
+    """The leaked test image stays, carrying the train image it copies: evaluation can score with and without."""
+    root, manifest, _, summary = dirty
+    leak = next(m for m in manifest if m.kind == "leakage")
+    near = next(m for m in manifest if m.kind == "near_duplicate")
+    records = {Path(r.file_name).stem: r for r in read_coco(root / "out" / "annotations.json")}
+    flag = records[Path(leak.image).stem].flags["leakage"]
+    assert flag["kind"] == "exact" and flag["distance"] == 0
+    assert (root / "train" / flag["reference"]).read_bytes() == (root / "src" / leak.image).read_bytes()
+    assert summary["leakage_images"] == 1 and summary["leakage_example"]["image"] == leak.image
+    original = near.detail.removeprefix("a copy of ")
+    assert records[Path(near.image).stem].flags["near_duplicate"]["of"] == original
+    assert "WARNING: 1 src image(s) copy a train image" in summary_table(summary)
 
 
 def test_exact_duplicates_are_quarantined_even_without_a_reference(tmp_path):

@@ -46,6 +46,19 @@ def _placer(path: Path, part: Path, root: Path, side_images: set[str]) -> Callab
     return place
 
 
+def _refuse_shared_ids_across_sides(placed: list[tuple[dict, str | None]], where: Path) -> None:
+    """Images that share an id cannot have their annotations told apart; cut between train and test, each side
+    would see one image holding both images' boxes. Stop the import there rather than mislabel silently."""
+    sides: dict[object, set[bool]] = {}
+    for entry, rel in placed:
+        if rel is not None:
+            sides.setdefault(_hashable(entry.get("id")), set()).add(rel == "")
+    split = sorted(str(k) for k, v in sides.items() if len(v) > 1)
+    if split:
+        raise ValueError(f"{where}: image id(s) {', '.join(split[:5])} are shared by several images, which the "
+                         "import would split between train and test; give every image its own id and re-export")
+
+
 def _merge(merged: dict, cat_ids: dict[str, int], data: dict, where: Path,
            place: Callable[[object], str | None]) -> list[str]:
     """Append one file's entries for this side to `merged`, categories unified by name; return notes."""
@@ -59,15 +72,16 @@ def _merge(merged: dict, cat_ids: dict[str, int], data: dict, where: Path,
             cat_ids[name] = len(cat_ids) + 1
             merged["categories"].append({**cat, "id": cat_ids[name]})
         cat_map[_hashable(cat.get("id"))] = cat_ids[name]
-    image_map = {}
-    for entry in _list(data, "images"):
-        rel = place(entry.get("file_name"))
+    image_map: dict[object, int] = {}
+    placed = [(entry, place(entry.get("file_name"))) for entry in _list(data, "images")]
+    _refuse_shared_ids_across_sides(placed, where)
+    for entry, rel in placed:
         if rel is None:
             notes.append(f"{where}: image entry {str(entry.get('file_name'))[:60]!r} names no image of the export; "
                          "left out")
-        elif rel:
-            image_map[_hashable(entry.get("id"))] = len(merged["images"]) + 1
-            merged["images"].append({**entry, "id": len(merged["images"]) + 1, "file_name": rel})
+        elif rel:  # entries sharing an id keep sharing one: the validator quarantines them all, with the reason
+            new_id = image_map.setdefault(_hashable(entry.get("id")), len(merged["images"]) + 1)
+            merged["images"].append({**entry, "id": new_id, "file_name": rel})
     for ann in _list(data, "annotations"):
         image_id = image_map.get(_hashable(ann.get("image_id")))
         if image_id is None:

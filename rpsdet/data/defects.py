@@ -28,7 +28,8 @@ class Injected:
     kind: str
     image: str  # image path relative to the source root, as the validator reports it
     check: str  # the check expected to find it ('label_issue' for label noise)
-    action: str  # expected outcome for the image: 'quarantined', 'fixed', 'kept' (box-level fixes), 'label_noise'
+    action: str  # expected outcome for the image: 'quarantined', 'fixed', 'kept' (box-level fixes, flags, a
+    # background image), 'label_noise'
     detail: str
     file: str = ""  # the damaged file when it is not the image (an orphan annotation)
 
@@ -141,7 +142,7 @@ def unparseable(c: Ctx, s: str) -> Injected:
 
 def no_annotation(c: Ctx, s: str) -> Injected:
     c.xml(s).unlink()
-    return Injected("image_without_annotation", c.rel(s), "image_without_annotation", "quarantined", "XML deleted")
+    return Injected("image_without_annotation", c.rel(s), "unlabelled_image", "quarantined", "XML deleted")
 
 
 def orphan_annotation(c: Ctx, s: str) -> Injected:
@@ -250,7 +251,7 @@ def _leak(c: Ctx, s: str) -> Injected:
     im.save(c.img(s), quality=90)
     objects = [VocObject(CLASS_NAMES[h.label], tuple(float(v) for v in h.box)) for h in hands]
     write_voc(c.xml(s), VocRecord(f"{s}.jpg", t["width"], t["height"], 3, objects))
-    return Injected("leakage", c.rel(s), "leakage", "quarantined", f"a copy of train image #{i}")
+    return Injected("leakage", c.rel(s), "leakage", "kept", f"a copy of train image #{i} (flagged: validate.leakage)")
 
 
 STRUCTURAL: dict[str, Callable[[Ctx, str], Injected]] = {
@@ -284,7 +285,7 @@ STRUCTURAL: dict[str, Callable[[Ctx, str], Injected]] = {
     "unknown_class": _objects(_unknown, "unknown_class", "unknown_class", "quarantined", "class 'lizard'"),
     "alias_class": _objects(_alias, "alias_class", "", "kept", "class written as an alias (石头 / Paper / 剪刀)"),
     "duplicate_box": _objects(_duplicate, "duplicate_box", "duplicate_box", "kept", "first box repeated"),
-    "empty_annotation": _objects(_empty, "empty_annotation", "empty_annotation", "quarantined", "objects removed"),
+    "empty_annotation": _objects(_empty, "empty_annotation", "", "kept", "objects removed: a background image now"),
     "object_without_box": no_box,
 }
 COPIES = ("exact_duplicate", "near_duplicate")
@@ -301,10 +302,12 @@ def _copy(c: Ctx, s: str, kind: str) -> Injected:
     if kind == "exact_duplicate":
         shutil.copyfile(c.img(s), c.img(new))
     else:
-        arr = np.asarray(_open(c, s), dtype=np.float64) * 0.95
+        arr = np.asarray(_open(c, s), dtype=np.float64) * 0.97
         Image.fromarray(arr.astype(np.uint8)).save(c.img(new), quality=75)
     shutil.copyfile(c.xml(s), c.xml(new))
-    return Injected(kind, c.rel(new), kind, "quarantined", f"a copy of {c.rel(s)}")
+    # An exact copy with the same boxes goes; a look-alike is flagged and kept (validate.near_duplicates).
+    return Injected(kind, c.rel(new), kind, "quarantined" if kind == "exact_duplicate" else "kept",
+                    f"a copy of {c.rel(s)}")
 
 
 def inject_defects(root: Path, params: dict) -> list[Injected]:

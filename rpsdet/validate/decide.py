@@ -13,8 +13,12 @@ from rpsdet.validate.findings import BOX_CLIPPED, BOX_DROPPED, FIXED, FLAGGED, K
 from rpsdet.validate.geometry import Box, clip, inside_fraction, iou, orient_box, scale_box
 from rpsdet.validate.images import SUFFIX_FORMAT, SWAPS_AXES, ImageInfo
 
-WRITABLE = {"JPEG", "PNG", "BMP", "WEBP", "TIFF"}
 MODE_OK = "RGB"
+# Formats where an image without an annotation file is a background image by convention (Ultralytics reads a
+# missing label file as "no objects"); elsewhere a missing annotation means the image was never labelled.
+MISSING_MEANS_BACKGROUND = {"yolo"}
+# Reader problems that make an image's labels unusable (the others are only reported).
+QUARANTINING_PROBLEMS = {"unparseable_annotation", "duplicate_image_id"}
 
 
 @dataclass
@@ -27,6 +31,7 @@ class Decision:
     size: tuple[int, int] = (0, 0)  # output width, height
     reencode: bool = False  # pixels must be rewritten (format, mode, orientation or size change)
     scale: float = 1.0  # downscale factor applied to the upright image
+    flags: dict = field(default_factory=dict)  # what later stages must know (ImageRecord.flags)
 
     def note(self, file: str, check: str, detail: str, action: str) -> None:
         self.findings.append(Finding(self.image, file, check, detail, action))
@@ -107,11 +112,12 @@ def _to_upright(d: Decision, info: ImageInfo, ann: RawAnnotation, frame: str) ->
 def _boxes(d: Decision, info: ImageInfo, ann: RawAnnotation, cfg: ValidateConfig, frame: str,
            factors: tuple[float, float]) -> None:
     w, h = info.size
-    unknown, unboxed = [], []
+    unknown: list[str] = []
+    unboxed: dict[str, list[str]] = {}
     for n, obj in enumerate(ann.objects, 1):
         label = resolve_class(obj.name, cfg.aliases) if obj.name else None
         if obj.box is None:
-            unboxed.append(f"object #{n} ({obj.name or 'no name'}) {obj.problem}")
+            unboxed.setdefault(obj.check, []).append(f"object #{n} ({obj.name or 'no name'}) {obj.problem}")
             continue
         if label is None:
             unknown.append(obj.name or f"object #{n} has no class name")
@@ -120,7 +126,7 @@ def _boxes(d: Decision, info: ImageInfo, ann: RawAnnotation, cfg: ValidateConfig
         if frame == "stored" and info.orientation != 1:
             box = orient_box(box, info.orientation, *info.raw_size)
         x1, y1, x2, y2 = box
-        if x2 < x1 or y2 < y1:
+        if x2 < x1 or y2 < y1:  # only VOC corners get here: readers refuse negative COCO / YOLO sizes
             box = (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
             d.note(ann.file, "inverted_box", f"object #{n} ({obj.name}) had its corners swapped; reordered", FIXED)
         if min(box[2] - box[0], box[3] - box[1]) < cfg.min_box_side:
@@ -137,9 +143,12 @@ def _boxes(d: Decision, info: ImageInfo, ann: RawAnnotation, cfg: ValidateConfig
             d.note(ann.file, "box_outside_image", f"object #{n} ({obj.name}) was {inside:.0%} inside the image; "
                    f"clipped to {_fmt(box)}", BOX_CLIPPED)
         _add_unless_duplicate(d, ann.file, n, obj.name, box, label, cfg)
-    if unboxed:
-        d.note(ann.file, "object_without_box", "; ".join(unboxed) + ": a hand without a box would teach "
-               "'background'; draw the box", QUARANTINED)
+    if "object_without_box" in unboxed:
+        d.note(ann.file, "object_without_box", "; ".join(unboxed.pop("object_without_box")) + ": a hand without a "
+               "box would teach 'background'; draw the box", QUARANTINED)
+    for check, objects in sorted(unboxed.items()):
+        d.note(ann.file, check, "; ".join(objects) + ": the labeling tool wrote an impossible box; redraw it and "
+               "re-export", QUARANTINED)
     if unknown:
         d.note(ann.file, "unknown_class", f"unknown class name(s) {sorted(set(unknown))}; add them to "
                "classes.aliases in params.yaml", QUARANTINED)
@@ -164,18 +173,31 @@ def _fmt(box: Box) -> str:
     return "[" + ", ".join(f"{v:.0f}" for v in box) + "]"
 
 
-def decide(info: ImageInfo, ann: RawAnnotation | None, problems: list[Problem], cfg: ValidateConfig) -> Decision:
-    """Everything known about one image -> keep or quarantine, the fixed boxes, and every finding."""
+def decide(info: ImageInfo, ann: RawAnnotation | None, problems: list[Problem], cfg: ValidateConfig,
+           fmt: str) -> Decision:
+    """Everything known about one image -> keep or quarantine, the fixed boxes, and every finding.
+
+    An image with no boxes is a background image, kept: an empty annotation (any format), or a YOLO image
+    without a label file. A VOC / COCO image without any annotation is unlabelled: `validate.unlabelled` decides.
+    """
     d = Decision(info.path)
     _image_checks(d, info, cfg)
     for p in problems:
-        d.note(p.file, p.check, p.detail, QUARANTINED if p.check == "unparseable_annotation" else FLAGGED)
+        d.note(p.file, p.check, p.detail, QUARANTINED if p.check in QUARANTINING_PROBLEMS else FLAGGED)
     if not d.keep:
         return d
-    if ann is None:
-        action = KEPT if cfg.allow_negatives else QUARANTINED
-        d.note(info.path, "image_without_annotation", "no annotation for this image; label it, remove it, or set "
-               "validate.allow_negatives to keep it as a negative", action)
+    if ann is None and fmt not in MISSING_MEANS_BACKGROUND:
+        if cfg.unlabelled == "quarantine":
+            d.note(info.path, "unlabelled_image", f"no {fmt.upper()} annotation for this image: label it (an empty "
+                   "annotation marks a background image), or set validate.unlabelled: keep", QUARANTINED)
+            return d
+        d.note(info.path, "unlabelled_image", f"no {fmt.upper()} annotation for this image; kept as a background "
+               "image (validate.unlabelled=keep)", FLAGGED)
+    if ann is None:  # a background image: only its pixels need turning upright
+        if info.orientation != 1:
+            d.reencode = True
+            d.note(info.path, "exif_orientation", f"EXIF orientation {info.orientation} applied to the pixels",
+                   FIXED)
         return d
     frame = _box_frame(d, info, ann, cfg)
     factors = _to_upright(d, info, ann, frame) if frame else None
@@ -184,11 +206,7 @@ def decide(info: ImageInfo, ann: RawAnnotation | None, problems: list[Problem], 
     _boxes(d, info, ann, cfg, frame, factors)
     if not d.keep:
         return d
-    if not ann.objects:
-        d.note(ann.file, "empty_annotation", "the annotation has no objects; "
-               + ("kept as a negative" if cfg.allow_negatives else "label it, or set validate.allow_negatives"),
-               KEPT if cfg.allow_negatives else QUARANTINED)
-    elif not d.boxes:
+    if ann.objects and not d.boxes:
         d.note(ann.file, "no_boxes_left", "every box was dropped (see the rows above); fix the annotation",
                QUARANTINED)
     d.boxes = [clip(scale_box(b, d.scale, d.scale), *d.size) for b in d.boxes]

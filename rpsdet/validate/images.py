@@ -21,6 +21,7 @@ FORMAT_SUFFIXES = {
 SUFFIX_FORMAT = {s: f for f, suffixes in FORMAT_SUFFIXES.items() for s in suffixes}
 EXIF_ORIENTATION = 0x0112
 SWAPS_AXES = {5, 6, 7, 8}
+THUMB = 16  # side of the colour thumbnail that confirms near-duplicates
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ImageInfo:
     raw_size: tuple[int, int] = (0, 0)  # pixels as stored
     orientation: int = 1  # EXIF orientation tag (1 = upright)
     dhash: int = 0  # 64-bit difference hash of the upright image, for near-duplicates
+    thumb: bytes = b""  # THUMB x THUMB RGB thumbnail of the upright image: confirms a near-duplicate pixel-wise
     error: str = ""  # check name when the image is unusable
     detail: str = ""
 
@@ -43,14 +45,32 @@ class ImageInfo:
         return (h, w) if self.orientation in SWAPS_AXES else (w, h)
 
 
+def _sample_grid(im: Image.Image) -> Image.Image:
+    """A nearest-neighbour grid of 144x128 samples: ~10x cheaper than filtering every pixel, and averaging
+    dozens of samples per cell still shrugs off re-encoding noise."""
+    return im.resize((144, 128), Image.Resampling.NEAREST) if im.width > 144 and im.height > 128 else im
+
+
 def dhash(im: Image.Image) -> int:
     """Difference hash: 8x8 signs of horizontal gradients of a 9x8 grayscale thumbnail."""
-    # A nearest-neighbour grid of 144x128 samples is ~10x cheaper than filtering every pixel, and averaging
-    # 256 samples per cell still shrugs off re-encoding noise.
-    small = im.resize((144, 128), Image.Resampling.NEAREST) if im.width > 144 and im.height > 128 else im
-    arr = np.asarray(small.convert("L").resize((9, 8), Image.Resampling.BOX), dtype=np.int16)
+    arr = np.asarray(_sample_grid(im).convert("L").resize((9, 8), Image.Resampling.BOX), dtype=np.int16)
     bits = (arr[:, 1:] > arr[:, :-1]).flatten()
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
+
+
+def thumbnail(im: Image.Image) -> bytes:
+    """THUMB x THUMB RGB averages: the dHash only keeps gradient signs, so two distinct flat images (noise
+    decides their bits) can hash a few bits apart; their colours still differ here."""
+    return _sample_grid(im).convert("RGB").resize((THUMB, THUMB), Image.Resampling.BOX).tobytes()
+
+
+def pixel_digest(root: Path, info: ImageInfo) -> str:
+    """Hash of the decoded upright pixels: equal for the same picture saved as different bytes (re-saved, other
+    metadata). Costs a decode, so it is only asked for images whose dHash, thumbnail and size already agree."""
+    with Image.open(Path(root) / info.path) as im:
+        im.load()
+        upright = im.transpose(_TRANSPOSE[info.orientation]) if info.orientation != 1 else im
+        return hashlib.sha256(f"{upright.mode} {upright.size}".encode() + upright.tobytes()).hexdigest()
 
 
 def inspect_image(root: str, rel: str, max_pixels: int, dest: str = "") -> ImageInfo:
@@ -83,7 +103,7 @@ def inspect_image(root: str, rel: str, max_pixels: int, dest: str = "") -> Image
                 info.orientation = 1
             im.load()
             upright = im.transpose(_TRANSPOSE[info.orientation]) if info.orientation != 1 else im
-            info.dhash = dhash(upright)
+            info.dhash, info.thumb = dhash(upright), thumbnail(upright)
         if dest:
             Path(dest).parent.mkdir(parents=True, exist_ok=True)
             Path(dest).write_bytes(data)

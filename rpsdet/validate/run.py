@@ -16,6 +16,7 @@ from rpsdet.validate import duplicates
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.decide import Decision, decide
 from rpsdet.validate.findings import FLAGGED, KEPT, QUARANTINED, Finding
+from rpsdet.validate.geometry import iou
 from rpsdet.validate.images import ImageInfo, inspect_images
 from rpsdet.validate.materialize import write_image
 from rpsdet.validate.report import summarize, write_report
@@ -28,22 +29,54 @@ def _output_name(rel: str, image_root: str) -> str:
     return rel
 
 
-def _duplicates(decisions: dict[str, Decision], infos: dict[str, ImageInfo], cfg: ValidateConfig,
-                reference: list[ImageInfo]) -> None:
-    """Among images still kept: leakage against the reference first, then copies inside this source."""
+def _same_labels(a: Decision, b: Decision, min_iou: float) -> bool:
+    """Do two copies of one picture carry the same boxes (same classes, each box matched at IoU >= min_iou)?"""
+    if sorted(a.labels) != sorted(b.labels):
+        return False
+    unmatched = list(zip(b.boxes, b.labels))
+    for box, label in zip(a.boxes, a.labels):
+        match = next((o for o in unmatched if o[1] == label and iou(box, o[0]) >= min_iou), None)
+        if match is None:
+            return False
+        unmatched.remove(match)
+    return True
+
+
+def _look_alike(m: duplicates.Match) -> str:
+    return f"{m.distance} of 64 hash bits differ, thumbnails {m.diff:.1f} levels apart"
+
+
+def _duplicates(decisions: dict[str, Decision], infos: dict[str, ImageInfo], cfg: ValidateConfig, src: Path,
+                reference: tuple[Path, list[ImageInfo]] | None) -> dict[str, duplicates.Match]:
+    """Among images still kept: leakage against the reference first, then copies inside this source. Returns the
+    leaks (test image -> the train image it copies)."""
     alive = lambda: [infos[p] for p, d in sorted(decisions.items()) if d.keep]  # noqa: E731
-    action = QUARANTINED if cfg.leakage == "quarantine" else FLAGGED
-    for path, (kind, ref, dist) in duplicates.against(alive(), reference, cfg.near_duplicate_distance).items():
-        what = "the same bytes as" if kind == "exact" else f"a near-copy ({dist} of 64 hash bits differ) of"
-        decisions[path].note(path, "leakage", f"{what} reference image {ref}: it would be scored on data the model "
-                             "trained on", action)
-    near_action = QUARANTINED if cfg.near_duplicates == "quarantine" else FLAGGED
-    for path, (kind, first, dist) in duplicates.within(alive(), cfg.near_duplicate_distance).items():
-        if kind == "exact_duplicate":
-            decisions[path].note(path, kind, f"the same bytes as {first}; the first copy is kept", QUARANTINED)
+    distance, pixel_diff = cfg.near_duplicate_distance, cfg.near_duplicate_pixel_diff
+    leaks = duplicates.against(src, alive(), *reference, distance, pixel_diff) if reference else {}
+    for path, m in leaks.items():
+        what = "the same pixels as" if m.kind == "exact" else f"a near-copy ({_look_alike(m)}) of"
+        outcome = ("quarantined (validate.leakage=quarantine)" if cfg.leakage == "quarantine" else
+                   "kept and flagged, so evaluation can leave it out")
+        decisions[path].note(path, "leakage", f"{what} train image {m.other}: a score on it measures memory, not "
+                             f"generalisation; {outcome}", QUARANTINED if cfg.leakage == "quarantine" else FLAGGED)
+        decisions[path].flags["leakage"] = {"reference": m.other, "distance": m.distance, "kind": m.kind}
+    for path, m in duplicates.within(src, alive(), distance, pixel_diff).items():
+        d = decisions[path]
+        if m.kind == "exact" and _same_labels(d, decisions[m.other], cfg.duplicate_iou):
+            d.note(path, "exact_duplicate", f"the same pixels and boxes as {m.other}; the first copy is kept",
+                   QUARANTINED)
+        elif m.kind == "exact":
+            d.note(path, "exact_duplicate", f"the same pixels as {m.other} but other boxes ({len(d.boxes)} here, "
+                   f"{len(decisions[m.other].boxes)} there): decide which labels are right and remove the other copy",
+                   FLAGGED)
+        elif cfg.near_duplicates == "quarantine":
+            d.note(path, "near_duplicate", f"looks like {m.other} ({_look_alike(m)}); quarantined "
+                   "(validate.near_duplicates=quarantine), the first is kept", QUARANTINED)
         else:
-            decisions[path].note(path, kind, f"looks like {first} ({dist} of 64 hash bits differ); the first is kept",
-                                 near_action)
+            d.note(path, "near_duplicate", f"looks like {m.other} ({_look_alike(m)}); kept (consecutive video "
+                   "frames look like this)", FLAGGED)
+            d.flags["near_duplicate"] = {"of": m.other, "distance": m.distance}
+    return leaks
 
 
 CLASS_NAME_FILES = {*NAME_FILES, "data.yaml", "data.yml"}
@@ -62,12 +95,13 @@ def stray_files(src: Path, source: Source) -> list[Finding]:
     return found
 
 
-def _reference_infos(cfg: ValidateConfig) -> list[ImageInfo]:
+def _reference_infos(cfg: ValidateConfig) -> tuple[Path, list[ImageInfo]] | None:
+    """The reference (train) source's root and its decodable images, or None when there is none."""
     if cfg.reference is None or not Path(cfg.reference).is_dir():
-        return []
+        return None
     ref = read_source(Path(cfg.reference))
     infos = inspect_images(ref.root, ref.images, cfg.max_pixels, cfg.workers)
-    return [i for i in infos.values() if not i.error]
+    return ref.root, [infos[rel] for rel in ref.images if not infos[rel].error]
 
 
 def _copy_original(src: Path, out: Path, rel: str, copied: set[str]) -> None:
@@ -96,9 +130,9 @@ def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, nam
             action = QUARANTINED if p.file and p.check != "missing_class_names" else FLAGGED
             general.append(Finding("", p.file, p.check, p.detail, action))
     general += stray_files(src, source)
-    decisions = {rel: decide(infos[rel], source.annotations.get(rel), problems.get(rel, []), cfg)
+    decisions = {rel: decide(infos[rel], source.annotations.get(rel), problems.get(rel, []), cfg, source.format)
                  for rel in source.images}
-    _duplicates(decisions, infos, cfg, _reference_infos(cfg))
+    leaks = _duplicates(decisions, infos, cfg, src, _reference_infos(cfg))
 
     records, copied = [], set()
     for rel, d in sorted(decisions.items()):
@@ -112,7 +146,7 @@ def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, nam
                        QUARANTINED)
             else:
                 records.append(ImageRecord(image_id_for(f"{src.name}/{rel}"), f"images/{name_out}", *d.size,
-                                           d.boxes, d.labels))
+                                           d.boxes, d.labels, d.flags))
         if not d.keep:
             Path(dests[rel]).unlink(missing_ok=True)
             _copy_original(src, out, rel, copied)
@@ -127,7 +161,7 @@ def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, nam
             _copy_original(src, out, f.file, copied)
     findings = general + [f for _, d in sorted(decisions.items()) for f in d.findings]
     write_coco(out / "annotations.json", records)
-    summary = summarize(name or src.name, source.format, findings, records)
+    summary = summarize(name or src.name, source.format, findings, records, leaks)
     write_report(out, findings)
     return summary
 

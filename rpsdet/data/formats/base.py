@@ -17,11 +17,12 @@ Box = tuple[float, float, float, float]
 @dataclass
 class RawObject:
     """One labelled object as written. `box` is xyxy pixels (or fractions when the annotation is normalized);
-    None when the object has no usable box, with `problem` saying why."""
+    None when the object has no usable box, with `problem` saying why and `check` naming the kind."""
 
     name: str
     box: Box | None
     problem: str = ""
+    check: str = "object_without_box"  # or "negative_box": a size or value the format forbids
 
 
 @dataclass

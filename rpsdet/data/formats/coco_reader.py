@@ -27,6 +27,28 @@ def _bbox(value: object) -> tuple[float, float, float, float] | str:
     return (x, y, x + w, y + h)
 
 
+def _object(name: str, value: object) -> RawObject:
+    box = _bbox(value)
+    if isinstance(box, str):
+        return RawObject(name, None, box)
+    if box[2] < box[0] or box[3] < box[1]:  # which corner was meant is unknowable: not reordered
+        return RawObject(name, None, f"bbox {value!r} has a negative width or height", "negative_box")
+    return RawObject(name, box)
+
+
+def _shared_ids(entries: list) -> dict[object, list[int]]:
+    """Image ids that more than one images[] entry uses -> those entries' positions."""
+    positions: dict[object, list[int]] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        try:
+            positions.setdefault(entry.get("id"), []).append(i)
+        except TypeError:  # an unhashable id is reported where the entry is read
+            continue
+    return {k: v for k, v in positions.items() if len(v) > 1}
+
+
 def _size(entry: dict, key: str) -> int | None:
     value = entry.get(key)
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
@@ -69,6 +91,7 @@ def _read_one(path: Path, src: Source, images: set[str]) -> None:
     cats = {c["id"]: str(c.get("name", "")) for c in _list(data, "categories", file, src)
             if isinstance(c, dict) and isinstance(c.get("id"), (int, str))}
     by_id: dict[object, str] = {}
+    shared = _shared_ids(data["images"])
     for i, entry in enumerate(data["images"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("file_name"), str):
             src.problems.append(Problem(file, "", "unparseable_annotation",
@@ -85,7 +108,13 @@ def _read_one(path: Path, src: Source, images: set[str]) -> None:
             continue
         src.annotations[image] = RawAnnotation(file, _size(entry, "width"), _size(entry, "height"))
         try:
-            by_id[entry.get("id")] = image
+            if entry.get("id") in shared:
+                others = ", ".join(f"images[{n}]" for n in shared[entry.get("id")] if n != i)
+                src.problems.append(Problem(file, image, "duplicate_image_id", f"images[{i}] shares id "
+                                            f"{entry.get('id')!r} with {others}: their annotations cannot be told "
+                                            "apart; give every image its own id and re-export"))
+            else:
+                by_id[entry.get("id")] = image
         except TypeError:  # an unhashable id (list, dict): its annotations cannot be attached
             src.problems.append(Problem(file, image, "unparseable_annotation", f"images[{i}] has an invalid id"))
     for i, ann in enumerate(_list(data, "annotations", file, src)):
@@ -95,6 +124,8 @@ def _read_one(path: Path, src: Source, images: set[str]) -> None:
         try:
             image = by_id.get(ann.get("image_id"))
             name = cats.get(ann.get("category_id"), f"category_id={ann.get('category_id')!r}")
+            if ann.get("image_id") in shared:
+                continue  # its image is quarantined with duplicate_image_id
         except TypeError:
             image, name = None, ""
         if image is None:
@@ -102,9 +133,7 @@ def _read_one(path: Path, src: Source, images: set[str]) -> None:
                                         f"annotations[{i}] points at image_id {ann.get('image_id')!r}, "
                                         "which no usable image entry has"))
             continue
-        box = _bbox(ann.get("bbox"))
-        obj = RawObject(name, None, box) if isinstance(box, str) else RawObject(name, box)
-        src.annotations[image].objects.append(obj)
+        src.annotations[image].objects.append(_object(name, ann.get("bbox")))
 
 
 def read_coco_source(root: Path) -> Source:

@@ -71,6 +71,10 @@ def parse_yolo_text(text: str, file: str, names: list[str] | None) -> RawAnnotat
         if not all(math.isfinite(v) for v in (cx, cy, w, h)):
             return f"line {n} holds a value that is not a finite number"
         name = names[cls] if names is not None and 0 <= cls < len(names) else str(cls)
+        if min(cx, cy, w, h) < 0:  # fractions of the image are never negative: which box was meant is unknowable
+            objects.append(RawObject(name, None, f"line {n} {line.strip()[:60]!r} holds a negative value",
+                                     "negative_box"))
+            continue
         objects.append(RawObject(name, (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)))
     return RawAnnotation(file, objects=objects, normalized=True)
 
