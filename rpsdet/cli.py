@@ -8,8 +8,12 @@ from pathlib import Path
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from rpsdet.data.realistic import write_roboflow_export
     from rpsdet.data.synth import write_source
 
+    if args.style == "roboflow":
+        print(json.dumps(write_roboflow_export(Path(args.out), frames=args.count, seed=args.seed), indent=1))
+        return 0
     stats = write_source(Path(args.out), prefix=args.prefix or Path(args.out).name, count=args.count,
                          multi_fraction=args.multi_fraction, seed=args.seed, width=args.width, height=args.height,
                          max_hands=args.max_hands)
@@ -68,9 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rpsdet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("synth", help="draw a synthetic rock/paper/scissors source in PASCAL VOC layout")
-    p.add_argument("out", help="output folder (JPEGImages/ + Annotations/)")
-    p.add_argument("--count", type=int, default=100)
+    p = sub.add_parser("synth", help="draw a synthetic rock/paper/scissors source (PASCAL VOC), or a realistic "
+                                      "Roboflow YOLOv8 export of video frames (--style roboflow)")
+    p.add_argument("out", help="output folder (voc: JPEGImages/ + Annotations/; roboflow: train/ valid/ test/ + "
+                               "data.yaml)")
+    p.add_argument("--style", choices=("voc", "roboflow"), default="voc",
+                   help="roboflow: 640x640 frames of short videos, ~35 %% backgrounds, train augmented 3x, test "
+                        "frames from the same videos (only --count and --seed apply)")
+    p.add_argument("--count", type=int, default=100, help="images (roboflow: source frames, before augmentation)")
     p.add_argument("--multi-fraction", type=float, default=0.1, help="share of images with 2..max hands")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=320)

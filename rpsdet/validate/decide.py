@@ -17,6 +17,7 @@ MODE_OK = "RGB"
 # Formats where an image without an annotation file is a background image by convention (Ultralytics reads a
 # missing label file as "no objects"); elsewhere a missing annotation means the image was never labelled.
 MISSING_MEANS_BACKGROUND = {"yolo"}
+ROUNDING_PX = 0.5  # a box edge this far past the image border is rounding (YOLO's 6 decimals), not a mistake
 # Reader problems that make an image's labels unusable (the others are only reported).
 QUARANTINING_PROBLEMS = {"unparseable_annotation", "duplicate_image_id"}
 
@@ -133,6 +134,8 @@ def _boxes(d: Decision, info: ImageInfo, ann: RawAnnotation, cfg: ValidateConfig
             d.note(ann.file, "degenerate_box", f"object #{n} ({obj.name}) box {_fmt(box)} has (almost) no area; "
                    "dropped, redraw it", BOX_DROPPED)
             continue
+        if max(-box[0], -box[1], box[2] - w, box[3] - h) <= ROUNDING_PX:
+            box = clip(box, w, h)  # a box on the edge, past it only by the export's float rounding: not a finding
         inside = inside_fraction(box, w, h)
         if inside < 1.0 - 1e-9:
             if inside < cfg.clip_min_inside:

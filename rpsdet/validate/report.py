@@ -71,7 +71,7 @@ def summary_table(summary: dict) -> str:
     if example:
         how = "the same pixels" if example["kind"] == "exact" else f"{example['distance']} of 64 hash bits apart"
         lines.append(f"WARNING: {summary['leakage_images']} {summary['source']} image(s) copy a train image (e.g. "
-                     f"{example['image']} ~ train {example['reference']}, {how}); a score on them measures memory, "
+                     f"{example['image']} ~ {example['reference']} in train, {how}); a score on them measures memory, "
                      "not generalisation. validate.leakage: flag keeps them, marked (rpsdet_flags.leakage); "
                      "quarantine drops them.")
     return "\n".join(lines)
