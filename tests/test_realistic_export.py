@@ -89,7 +89,7 @@ def test_import_and_validate_with_the_defaults_keep_95_percent_and_report_leakag
 
     test = summaries["test"]
     assert test["leakage_images"] > 0 and test["leakage_example"]["reference"].startswith("train/")
-    assert f"WARNING: {test['leakage_images']} test image(s) copy a train image" in printed
+    assert f"WARNING: {test['leakage_images']} of {test['input_images']} test images copy a train image" in printed
     flagged = [r for r in read_coco(tmp_path / "data" / "validated" / "test" / "annotations.json")
                if "leakage" in r.flags]
     assert len(flagged) == test["leakage_images"]

@@ -161,7 +161,7 @@ def test_leakage_and_look_alikes_are_flagged_on_the_kept_record(dirty):
     assert summary["leakage_images"] == 1 and summary["leakage_example"]["image"] == leak.image
     original = near.detail.removeprefix("a copy of ")
     assert records[Path(near.image).stem].flags["near_duplicate"]["of"] == original
-    assert "WARNING: 1 src image(s) copy a train image" in summary_table(summary)
+    assert f"WARNING: 1 of {summary['input_images']} src images copy a train image" in summary_table(summary)
 
 
 def test_exact_duplicates_are_quarantined_even_without_a_reference(tmp_path):

@@ -249,3 +249,17 @@ def test_near_duplicates_are_flagged_with_the_pair_and_distance_or_quarantined_o
     assert summary["near_duplicate_images"] == 1 and summary["kept_images"] == 4
     summary = validate_source(src, tmp_path / "o2", ValidateConfig(near_duplicates="quarantine"))
     assert results(tmp_path / "o2")["JPEGImages/z_frame.jpg"]["action"] == "quarantined"
+
+
+def test_a_box_past_the_border_only_by_rounding_is_not_a_finding(voc, tmp_path):
+    images = write_yolo(voc, tmp_path / "y")
+    label = tmp_path / "y" / "labels" / f"{Path(images[0]).stem}.txt"
+    label.write_text("0 0.100000 0.250001 0.200000 0.500004\n1 0.500000 0.500000 0.300000 0.400000\n")  # y1 < 0
+    label = tmp_path / "y" / "labels" / f"{Path(images[1]).stem}.txt"
+    label.write_text("0 0.100000 0.200000 0.200000 0.500000\n")  # 10 % outside: a real finding
+    validate_source(tmp_path / "y", tmp_path / "o")
+    found = results(tmp_path / "o")
+    assert found[images[0]] == {"checks": {}, "action": "kept"}
+    assert found[images[1]]["checks"]["box_outside_image"][0] == "box_clipped"
+    record = next(r for r in read_coco(tmp_path / "o" / "annotations.json") if r.file_name == images[0])
+    assert record.boxes[0][1] == 0.0

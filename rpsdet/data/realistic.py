@@ -81,9 +81,9 @@ class Video:
     drift: tuple[float, float]  # camera drift, px per frame
 
     def view(self, t: int, width: int, height: int) -> Image.Image:
-        x = (self.scene.width - width) / 2 + t * self.drift[0]
-        y = (self.scene.height - height) / 2 + t * self.drift[1]
-        x, y = int(round(min(max(x, 0), self.scene.width - width))), int(round(min(max(y, 0), self.scene.height - height)))
+        """What the camera frames at frame t: drifting from the middle, back and forth within the margin."""
+        x = round(_bounce((self.scene.width - width) / 2 + t * self.drift[0], 0, self.scene.width - width))
+        y = round(_bounce((self.scene.height - height) / 2 + t * self.drift[1], 0, self.scene.height - height))
         return self.scene.crop((x, y, x + width, y + height))
 
 

@@ -70,8 +70,10 @@ def summary_table(summary: dict) -> str:
     example = summary["leakage_example"]
     if example:
         how = "the same pixels" if example["kind"] == "exact" else f"{example['distance']} of 64 hash bits apart"
-        lines.append(f"WARNING: {summary['leakage_images']} {summary['source']} image(s) copy a train image (e.g. "
-                     f"{example['image']} ~ {example['reference']} in train, {how}); a score on them measures memory, "
-                     "not generalisation. validate.leakage: flag keeps them, marked (rpsdet_flags.leakage); "
-                     "quarantine drops them.")
+        lines += [f"WARNING: {summary['leakage_images']} of {summary['input_images']} {summary['source']} images copy "
+                  "a train image, e.g.",
+                  f"  {example['image']}",
+                  f"  ~ {example['reference']} in train ({how}).",
+                  "  A score on them measures memory, not generalisation. validate.leakage: flag keeps them (marked "
+                  "rpsdet_flags.leakage), quarantine drops them."]
     return "\n".join(lines)
