@@ -263,3 +263,16 @@ def test_a_box_past_the_border_only_by_rounding_is_not_a_finding(voc, tmp_path):
     assert found[images[1]]["checks"]["box_outside_image"][0] == "box_clipped"
     record = next(r for r in read_coco(tmp_path / "o" / "annotations.json") if r.file_name == images[0])
     assert record.boxes[0][1] == 0.0
+
+
+def test_cli_unlabelled_flag_overrides_the_param(tmp_path, capsys):
+    from rpsdet.cli import main
+
+    src = tmp_path / "v"
+    write_source(src, prefix="v", count=3, multi_fraction=0, seed=4, width=160, height=120)
+    xml = sorted((src / "Annotations").glob("*.xml"))[0]
+    xml.unlink()
+    args = ["validate", str(src), str(tmp_path / "o"), "--params", str(tmp_path / "none.yaml")]
+    assert main(args) == 0 and "unlabelled_image             quarantined" in capsys.readouterr().out
+    assert main([*args, "--unlabelled", "keep"]) == 0
+    assert results(tmp_path / "o")[f"JPEGImages/{xml.stem}.jpg"]["action"] == "kept"

@@ -135,6 +135,10 @@ def _yolo_lines(boxes: list[tuple[int, tuple]], width: int, height: int, mirrore
     return "".join(line + "\n" for line in lines)
 
 
+def _brightness(img: Image.Image, factor: float) -> Image.Image:
+    return Image.fromarray((np.asarray(img, dtype=np.float64) * factor).clip(0, 255).astype(np.uint8))
+
+
 def _rf_name(stem: str, seed: int, variant: str) -> str:
     digest = hashlib.md5(f"{seed}/{stem}/{variant}".encode()).hexdigest()
     return f"{stem}_jpg.rf.{digest}"
@@ -173,11 +177,9 @@ def write_roboflow_export(out: Path, *, frames: int = 100, frames_per_video: int
             side = str(frame_rng.choice(list(SIDES), p=list(SIDES.values())))
             stem = f"{video.name}_mp4-{t * 7 + int(frame_rng.integers(7))}"  # every ~7th frame of the video
             variants = [("plain", img, False)]
-            if side == "train":
+            if side == "train":  # Roboflow's "3x" augmentation: a mirrored and a brighter or darker copy
                 variants += [("flip", ImageOps.mirror(img), True),
-                             ("brightness", Image.fromarray((np.asarray(img, dtype=np.float64)
-                                                             * frame_rng.choice([0.75, 1.25])).clip(0, 255)
-                                                            .astype(np.uint8)), False)]
+                             ("brightness", _brightness(img, float(frame_rng.choice([0.75, 1.25]))), False)]
             if copies_left and boxes and side == "train":  # the same frame uploaded twice
                 variants.append(("plain-again", img, False))
                 copies_left -= 1

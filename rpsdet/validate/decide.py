@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from rpsdet.classes import resolve_class
 from rpsdet.data.formats import Problem, RawAnnotation
 from rpsdet.validate.config import ValidateConfig
-from rpsdet.validate.findings import BOX_CLIPPED, BOX_DROPPED, FIXED, FLAGGED, KEPT, QUARANTINED, Finding
+from rpsdet.validate.findings import BOX_CLIPPED, BOX_DROPPED, FIXED, FLAGGED, QUARANTINED, Finding
 from rpsdet.validate.geometry import Box, clip, inside_fraction, iou, orient_box, scale_box
 from rpsdet.validate.images import SUFFIX_FORMAT, SWAPS_AXES, ImageInfo
 
