@@ -19,7 +19,7 @@ from rpsdet.evaluate.coco_metrics import coco_metrics
 from rpsdet.evaluate.gallery import write_gallery
 from rpsdet.evaluate.leakage import FULL, LEAK_FREE, resolve_view, view_metrics, view_rows, view_slices
 from rpsdet.evaluate.matching import match_image
-from rpsdet.evaluate.report import both_views, slice_metrics, with_leak_free_slices
+from rpsdet.evaluate.report import leak_free_metrics, slice_metrics, with_leak_free_slices
 from rpsdet.slices.compare import compare_rounds
 from rpsdet.slices.mine import rank_slices
 
@@ -78,7 +78,7 @@ def test_flags_survive_the_canonical_coco_file(tmp_path):
 def test_with_nothing_leaked_the_leak_free_figures_equal_the_full_ones():
     records, results, attributes = scene(set())
     full = coco_metrics(to_coco_dict(records), results)
-    leak_free, leak_free_slices = both_views(records, results, counts(records, results), attributes)
+    leak_free, leak_free_slices = leak_free_metrics(records, results, counts(records, results), attributes)
     assert leak_free["images"] == 8 and full["map50"] is not None
     for key in ("map", "map50", "map75", "ar100", "per_class", "by_size"):
         assert leak_free[key] == full[key], key
@@ -93,7 +93,7 @@ def test_leak_free_figures_are_pycocotools_on_the_images_that_copy_nothing():
     records, results, attributes = scene({1, 2, 3})
     ground_truth = to_coco_dict(records)
     per_image = counts(records, results)
-    leak_free, leak_free_slices = both_views(records, results, per_image, attributes)
+    leak_free, leak_free_slices = leak_free_metrics(records, results, per_image, attributes)
     full = coco_metrics(ground_truth, results)
     assert leak_free["images"] == 5 and leak_free["boxes"] == 1 + 4 * 2
     assert leak_free["map50"] == cocoeval_on(ground_truth, results, [4, 5, 6, 7, 8]) < full["map50"]
@@ -108,7 +108,7 @@ def test_leak_free_figures_are_pycocotools_on_the_images_that_copy_nothing():
 
 def test_a_slice_that_leaked_whole_keeps_its_full_figures_and_an_empty_leak_free_entry():
     records, results, attributes = scene({1, 2, 3, 4})
-    leak_free, leak_free_slices = both_views(records, results, counts(records, results), attributes)
+    leak_free, leak_free_slices = leak_free_metrics(records, results, counts(records, results), attributes)
     full = coco_metrics(to_coco_dict(records), results)
     merged = with_leak_free_slices(slice_metrics(records, results, attributes, full["by_size"]), leak_free_slices)
     assert merged["objects==1"]["images"] == 4

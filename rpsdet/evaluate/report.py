@@ -1,4 +1,7 @@
-"""The evaluation job: predict a canonical dataset once, then metrics, slices, plots, per-image table, gallery."""
+"""The evaluation job: predict a canonical dataset once, then metrics, slices, plots, per-image table, gallery.
+
+Metrics and slices are written for the full test set and for its leak-free part (rpsdet.evaluate.leakage).
+"""
 from __future__ import annotations
 
 import csv
@@ -57,8 +60,8 @@ def slice_metrics(records: list[ImageRecord], results: list[dict], attributes: d
     return slices
 
 
-def both_views(records: list[ImageRecord], results: list[dict], errors: dict[int, dict[str, int]],
-               attributes: dict[int, dict]) -> tuple[dict, dict]:
+def leak_free_metrics(records: list[ImageRecord], results: list[dict], errors: dict[int, dict[str, int]],
+                      attributes: dict[int, dict]) -> tuple[dict, dict]:
     """Leak-free headline and slice metrics: pycocotools on the ground truth and results of the images that copy no
     training image (with none leaked, the same numbers as the full test set)."""
     clean = [r for r in records if not is_leaked(r)]
@@ -119,7 +122,7 @@ def evaluate_model(detector: Detector, coco_path: Path, out: EvalOutputs, score_
     table = pd.DataFrame(rows).sort_values(["errors", "fn"], ascending=False, kind="stable")
 
     metrics.update(precision_recall_f1(totals["tp"], totals["fp"], totals["fn"], totals["wrong_class"]))
-    leak_free, leak_free_slices = both_views(records, results, counts_by_id, attributes)
+    leak_free, leak_free_slices = leak_free_metrics(records, results, counts_by_id, attributes)
     metrics.update({"score_threshold": score_threshold, "images": len(records),
                     "leaked_images": len(records) - leak_free["images"], **totals,
                     "predict_ms_per_image": round(1000 * predict_seconds / max(1, len(records)), 1),
