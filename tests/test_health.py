@@ -12,7 +12,8 @@ import yaml
 from PIL import Image
 
 from rpsdet.data.coco import ImageRecord, write_coco
-from rpsdet.data.health import health_report, ks_distance, measure_source, plot_tables, summary_lines
+from rpsdet.data.health import (health_report, ks_distance, ks_noise, measure_source, plot_tables, share_noise,
+                                summary_lines)
 from rpsdet.data.image_measures import SliceThresholds
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,10 +46,11 @@ LEAK = {"leakage": {"reference": "images/0.png", "distance": 2, "kind": "near"}}
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("health")
-    # train: 10 images, 1 with two hands (10 %), none dark, no background.
-    train = [{"boxes": TWO} if i == 0 else {} for i in range(10)]
-    # test: 10 images, 4 with two hands (40 %), 2 backgrounds, 3 dark, one flagged as a copy of a train image.
-    test = ([{"boxes": TWO}] * 4 + [{"boxes": [], "labels": []}] * 2 + [{"luma": 25}] * 3 + [{"flags": LEAK}])
+    # train: 50 images, 5 with two hands (10 %), none dark, no background.
+    train = [{"boxes": TWO} if i < 5 else {} for i in range(50)]
+    # test: 50 images, 20 with two hands (40 %), 10 backgrounds, 15 dark, one flagged as a copy of a train image.
+    test = ([{"boxes": TWO}] * 20 + [{"boxes": [], "labels": []}] * 10 + [{"luma": 25}] * 15 + [{"flags": LEAK}]
+            + [{}] * 4)
     return {"train": write_source(root / "train", train), "test": write_source(root / "test", test)}
 
 
@@ -56,13 +58,13 @@ def test_each_source_is_described_from_its_annotations_and_pixels(sources):
     facts = {side: measure_source(path, SliceThresholds(), workers=2) for side, path in sources.items()}
     report = health_report(facts, warn_above=0.2)
     train, test = report["sources"]["train"], report["sources"]["test"]
-    assert (train["images"], train["boxes"], train["background_images"]) == (10, 11, 0)
-    assert (test["images"], test["boxes"], test["background_images"], test["background_share"]) == (10, 12, 2, 0.2)
+    assert (train["images"], train["boxes"], train["background_images"]) == (50, 55, 0)
+    assert (test["images"], test["boxes"], test["background_images"], test["background_share"]) == (50, 60, 10, 0.2)
     assert train["boxes_per_image"]["multi_object_share"] == 0.1
     assert test["boxes_per_image"]["multi_object_share"] == 0.4
     assert train["box_area_pct"]["median"] == 10.0 and train["box_aspect_ratio"]["median"] == 0.5
     assert test["box_area_pct"]["p90"] == 20.0
-    assert sum(c["boxes"] for c in test["classes"].values()) == 12
+    assert sum(c["boxes"] for c in test["classes"].values()) == 60
     assert train["image_size"] == {"distinct": 1, "most_common": "100x80", "most_common_share": 1.0,
                                    "width": {"p10": 100.0, "median": 100.0, "p90": 100.0},
                                    "height": {"p10": 80.0, "median": 80.0, "p90": 80.0}}
@@ -74,19 +76,38 @@ def test_the_shift_stands_out_with_a_plain_warning(sources):
     facts = {side: measure_source(path, SliceThresholds()) for side, path in sources.items()}
     report = health_report(facts, warn_above=0.2)
     shift = report["shift"]
-    assert shift["multi_object_share"] == {"train": 0.1, "test": 0.4, "of": "share", "distance": 0.3,
-                                           "distance_by": "difference", "warn": True}
+    multi = shift["multi_object_share"]
+    assert {k: multi[k] for k in ("train", "test", "of", "distance", "distance_by", "warn")} == {
+        "train": 0.1, "test": 0.4, "of": "share", "distance": 0.3, "distance_by": "difference", "warn": True}
+    assert multi["noise"] == share_noise(5, 50, 20, 50) < 0.3
     assert shift["dark_share"]["distance"] == 0.3 and shift["dark_share"]["warn"]
     assert shift["background_share"]["distance"] == 0.2 and not shift["background_share"]["warn"]  # not above
     assert shift["image_megapixels"]["distance"] == 0.0 and not shift["image_megapixels"]["warn"]
     assert shift["boxes_per_image"]["of"] == "mean" and shift["boxes_per_image"]["test"] == 1.2
+    assert shift["box_area_pct"]["noise"] == ks_noise(55, 60)
     warnings = report["warnings"]
-    assert "WARNING train/test shift: images with 2+ boxes: 10.0% of train, 40.0% of test (30 points apart" in \
-        warnings[0]
+    assert warnings[0].startswith("WARNING train/test shift: images with 2+ boxes: 10.0% of train, 40.0% of test "
+                                  "(30 points apart; chance alone: up to ")
     assert any(line.startswith("WARNING train/test shift: dark images") for line in warnings)
     assert not any("background" in line for line in warnings)
     printed = "\n".join(summary_lines(report))
     assert "images with 2+ boxes" in printed and "40.0%" in printed and "leakage 1" in printed
+
+
+def test_a_shift_that_chance_explains_in_a_small_test_set_is_not_warned_about(sources):
+    train = measure_source(sources["train"], SliceThresholds())
+    test = measure_source(sources["test"], SliceThresholds())[15:20]  # 5 images, all two-hand: 100 % vs 10 %
+    shift = health_report({"train": train, "test": test}, warn_above=0.2)["shift"]["multi_object_share"]
+    assert shift["distance"] == 0.9 and shift["warn"]  # far beyond chance even at 5 images
+    few = [measure_source(sources["test"], SliceThresholds())[i] for i in (0, 20, 21, 22)]  # 1 of 4 = 25 %
+    shift = health_report({"train": train, "test": few}, warn_above=0.1)["shift"]["multi_object_share"]
+    assert shift["distance"] == 0.15 > 0.1 and shift["noise"] > 0.15 and not shift["warn"]
+
+
+def test_noise_levels_shrink_with_sample_size():
+    assert share_noise(10, 100, 10, 100) > share_noise(100, 1000, 100, 1000)
+    assert ks_noise(20, 572) > 0.3 > ks_noise(365, 716)  # 20 test boxes vs train: a KS distance of 0.3 is luck
+    assert share_noise(0, 0, 1, 5) is None and ks_noise(0, 5) is None
 
 
 def test_a_test_source_like_train_raises_no_warning(sources):

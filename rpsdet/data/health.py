@@ -5,8 +5,9 @@ Per source: class balance, boxes per image, box size (share of the image area) a
 background images, brightness and blur (the evaluation slices' own measures, so `brightness==dark` means the same
 here), and the validation flags images carry. The shift compares train and test on each measure: a share by its
 difference in points, a distribution by the two-sample Kolmogorov-Smirnov distance (the largest gap between the
-two cumulative distributions, 0..1). A test set with 40 % multi-hand images against 10 % in train is then visible
-here, as the failure slice it will become.
+two cumulative distributions, 0..1). A measure is warned about when its distance passes `health.shift_warning` and
+what chance alone gives at these sample sizes (a 28-image test set differs from train by luck). A test set with
+40 % multi-hand images against 10 % in train is then visible here, as the failure slice it will become.
 """
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ from rpsdet.data.coco import ImageRecord, image_path, read_coco
 from rpsdet.data.image_measures import SliceThresholds, image_looks
 
 MULTI = 2  # "several hands": images with at least this many boxes (the evaluation slice objects>=2)
+# A shift is only warned about when chance alone would reach it less than once in a hundred at these sample sizes
+# (small test sets differ from train by luck): two-sided 1 % z for a difference of shares, and the KS statistic's
+# 1 % coefficient c = sqrt(-ln(0.01 / 2) / 2).
+NOISE_Z = 2.576
+NOISE_KS = 1.628
 QUANTILES = np.linspace(0.0, 1.0, 101)  # where the cumulative-distribution plots are sampled
 
 
@@ -74,6 +80,19 @@ def ks_distance(a: list[float], b: list[float]) -> float | None:
     cdf_a = np.searchsorted(a_sorted, points, side="right") / len(a)
     cdf_b = np.searchsorted(b_sorted, points, side="right") / len(b)
     return round(float(np.abs(cdf_a - cdf_b).max()), 4)
+
+
+def share_noise(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float | None:
+    """The difference of two shares that chance alone reaches 1 % of the time (pooled two-proportion z-test)."""
+    if not n_a or not n_b:
+        return None
+    p = (hits_a + hits_b) / (n_a + n_b)
+    return round(NOISE_Z * float(np.sqrt(p * (1 - p) * (1 / n_a + 1 / n_b))), 4)
+
+
+def ks_noise(n_a: int, n_b: int) -> float | None:
+    """The KS distance that chance alone reaches 1 % of the time between samples of these sizes (asymptotic)."""
+    return round(NOISE_KS * float(np.sqrt((n_a + n_b) / (n_a * n_b))), 4) if n_a and n_b else None
 
 
 def _share(hits: int, total: int) -> float | None:
@@ -167,27 +186,29 @@ def describe(facts: list[ImageFacts]) -> dict:
 
 def shift(train: list[ImageFacts], test: list[ImageFacts], warn_above: float) -> dict[str, dict]:
     """Train vs test on every measure: a share by its difference, a distribution by the KS distance (with the
-    median or mean to read it by). `warn` marks a distance above `warn_above`."""
+    median or mean to read it by), and `noise`, the distance chance alone reaches at these sample sizes. `warn`
+    marks a distance above both `warn_above` and the noise."""
     out = {}
     for m in measures():
         if m.kind == "share":
             (hits_a, n_a), (hits_b, n_b) = m.of(train), m.of(test)
             a, b = _share(hits_a, n_a), _share(hits_b, n_b)
             distance = round(abs(b - a), 4) if a is not None and b is not None else None
+            noise = share_noise(hits_a, n_a, hits_b, n_b)
         else:
             values_a, values_b = m.of(train), m.of(test)
             center = np.median if m.center == "median" else np.mean
             a = round(float(center(values_a)), 3) if values_a else None
             b = round(float(center(values_b)), 3) if values_b else None
-            distance = ks_distance(values_a, values_b)
+            distance, noise = ks_distance(values_a, values_b), ks_noise(len(values_a), len(values_b))
         out[m.key] = {"train": a, "test": b, "of": "share" if m.kind == "share" else m.center, "distance": distance,
-                      "distance_by": "difference" if m.kind == "share" else "ks",
-                      "warn": distance is not None and distance > warn_above}
+                      "distance_by": "difference" if m.kind == "share" else "ks", "noise": noise,
+                      "warn": distance is not None and distance > max(warn_above, noise)}
     return out
 
 
-def shift_warnings(shifts: dict[str, dict], warn_above: float) -> list[str]:
-    """One plain line per measure where test differs a lot from train."""
+def shift_warnings(shifts: dict[str, dict]) -> list[str]:
+    """One plain line per measure where test differs a lot from train (`warn`)."""
     lines = []
     for m in measures():
         s = shifts[m.key]
@@ -195,11 +216,11 @@ def shift_warnings(shifts: dict[str, dict], warn_above: float) -> list[str]:
             continue
         if m.kind == "share":
             lines.append(f"WARNING train/test shift: {m.label}: {s['train']:.1%} of train, {s['test']:.1%} of test "
-                         f"({100 * s['distance']:.0f} points apart; health.shift_warning = {warn_above})")
+                         f"({100 * s['distance']:.0f} points apart; chance alone: up to {100 * s['noise']:.0f})")
         else:
             lines.append(f"WARNING train/test shift: {m.label}: {m.center} {s['train']:.3g}{m.unit} in train, "
-                         f"{s['test']:.3g}{m.unit} in test (KS distance {s['distance']:.2f}; health.shift_warning = "
-                         f"{warn_above})")
+                         f"{s['test']:.3g}{m.unit} in test (KS distance {s['distance']:.2f}; chance alone: up to "
+                         f"{s['noise']:.2f})")
     return lines
 
 
@@ -209,7 +230,7 @@ def health_report(sources: dict[str, list[ImageFacts]], warn_above: float) -> di
     if "train" in sources and "test" in sources:
         report["shift_warning"] = warn_above
         report["shift"] = shift(sources["train"], sources["test"], warn_above)
-        report["warnings"] = shift_warnings(report["shift"], warn_above)
+        report["warnings"] = shift_warnings(report["shift"])
     return report
 
 
@@ -272,6 +293,6 @@ def summary_lines(report: dict) -> list[str]:
     if "shift" in report:
         shifted = sum(s["warn"] for s in report["shift"].values())
         lines.append(f"train/test shift: {shifted} of {len(report['shift'])} measures differ by more than "
-                     f"{report['shift_warning']}" + (":" if shifted else ""))
+                     f"{report['shift_warning']} (health.shift_warning) and than chance" + (":" if shifted else ""))
         lines += report["warnings"]
     return lines
