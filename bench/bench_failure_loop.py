@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info  # noqa: E402
 
 from rpsdet.data.coco import read_coco  # noqa: E402
+from rpsdet.evaluate.leakage import resolve_view  # noqa: E402
 from rpsdet.evaluate.report import EvalOutputs, evaluate_model  # noqa: E402
 from rpsdet.evaluate.slices import SliceThresholds  # noqa: E402
 from rpsdet.files import write_json  # noqa: E402
@@ -49,8 +50,9 @@ def main() -> None:
         control_metrics = (json.loads(out.metrics_file.read_text()), json.loads(out.slices_file.read_text()))
     rounds = {name: (json.loads(Path(f"metrics/eval_{name}.json").read_text()),
                      json.loads(Path(f"metrics/slices_{name}.json").read_text())) for name in ("round1", "round2")}
+    view = resolve_view(params["slices"]["leakage_view"], rounds["round1"][0])
     comparison = compare_rounds(rule, {"round1": rounds["round1"], "control": control_metrics,
-                                       "round2": rounds["round2"]})
+                                       "round2": rounds["round2"]}, view)
     comparison["steps"] = {"round2": round2_steps, "control": summary["steps"]}
     comparison["control_train_seconds"] = round(seconds, 1)
     comparison["round2_vs_control_points"] = {

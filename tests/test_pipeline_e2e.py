@@ -56,7 +56,7 @@ def pipeline(tmp_path_factory):
 @pytest.mark.slow
 def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
     work, first, _, params = pipeline
-    for stage in ("synthesize@train", "synthesize@test", "validate@train", "validate@test", "split",
+    for stage in ("synthesize@train", "synthesize@test", "validate@train", "validate@test", "health", "split",
                   "train@round1", "evaluate@round1", "mine_failures", "augment", "train@round2",
                   "evaluate@round2", "compare"):
         assert f"Running stage '{stage}'" in first
@@ -66,15 +66,21 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
             assert 0.0 <= metrics[key] <= 1.0
         assert set(metrics["per_class"]) == {"rock", "paper", "scissors"}
         assert metrics["images"] == params["synth"]["sources"]["test"]["count"]
+        assert metrics["leaked_images"] == 0 and metrics["leak_free"]["map50"] == metrics["map50"]  # nothing leaked
         slices = json.loads((work / "metrics" / f"slices_{name}.json").read_text())
         assert "objects>=2" in slices and "objects==1" in slices
         assert (work / "data" / "eval" / name / "gallery" / "index.html").is_file()
     compare = json.loads((work / "metrics" / "compare.json").read_text())
     assert compare["failure_slice"] == "objects>=2" and set(compare["rounds"]) == {"round1", "round2"}
+    assert compare["test_view"]["name"] == "full" and "Scored on the full test set" in \
+        (work / "metrics" / "failure_slice.md").read_text()
     augment = json.loads((work / "metrics" / "augment.json").read_text())
     assert augment["generated"] == 3 * augment["selected"] - augment["rejected"]
     validation = json.loads((work / "metrics" / "validation_train.json").read_text())
     assert validation["kept_images"] + validation["quarantined_images"] == validation["input_images"] == 40
+    health = json.loads((work / "metrics" / "health.json").read_text())
+    assert health["sources"]["train"]["images"] == validation["kept_images"] and "multi_object_share" in health["shift"]
+    assert (work / "metrics" / "health" / "test" / "box_area_pct.csv").is_file()
     assert (work / "models" / "round1" / "model.pt").is_file() and (work / "models" / "round2" / "model.pt").is_file()
     predictions = json.loads((work / "data" / "eval" / "round1" / "predictions.json").read_text())
     assert predictions and {"image_id", "category_id", "bbox", "score"} <= set(predictions[0])

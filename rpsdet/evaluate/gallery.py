@@ -1,4 +1,5 @@
-"""A static prediction gallery (no CDN, opens from the file system): worst images first, filter by slice."""
+"""A static prediction gallery (no CDN, opens from the file system): worst images first, filter by slice and by
+leakage (test images that copy a training image are marked, and can be shown alone or hidden)."""
 from __future__ import annotations
 
 import html
@@ -7,6 +8,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from rpsdet.data.coco import ImageRecord, image_path
+from rpsdet.evaluate.leakage import is_leaked, leak_note
 from rpsdet.evaluate.matching import ImageErrors
 from rpsdet.evaluate.slices import standard_rules
 
@@ -24,6 +26,7 @@ body {{ font: 14px system-ui, sans-serif; margin: 1rem; background: #fafafa; }}
 .grid {{ display: grid; grid-template-columns: repeat(auto-fill, minmax({thumb}px, 1fr)); gap: .75rem; }}
 .card {{ background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: .4rem; }}
 .card.bad {{ border-color: #e33; }}
+.leak {{ color: #a15c00; font-weight: 600; }}
 .card img {{ width: 100%; display: block; }}
 .meta {{ font-size: 12px; color: #444; }}
 .key span {{ display: inline-block; padding: 0 .4rem; margin-right: .3rem; color: #fff; border-radius: 3px; }}
@@ -33,23 +36,28 @@ body {{ font: 14px system-ui, sans-serif; margin: 1rem; background: #fafafa; }}
 <div class="key">{legend}</div>
 <div class="bar">
  <label>Slice <select id="slice"><option value="">all images</option>{options}</select></label>
+ <label>Test images <select id="leakage"><option value="">all</option>
+  <option value="0">leak-free only</option><option value="1">leaked only (copies of training images)</option>
+ </select></label>
  <label><input type="checkbox" id="errors"> only images with errors</label>
  <span id="count"></span>
 </div>
 <div class="grid" id="grid">{cards}</div>
 <script>
 const slice = document.getElementById("slice"), onlyErrors = document.getElementById("errors");
+const leakage = document.getElementById("leakage");
 function apply() {{
   let shown = 0;
   for (const card of document.querySelectorAll(".card")) {{
     const ok = (!slice.value || card.dataset.slices.split(" ").includes(slice.value)) &&
-               (!onlyErrors.checked || card.dataset.errors !== "0");
+               (!onlyErrors.checked || card.dataset.errors !== "0") &&
+               (!leakage.value || card.dataset.leaked === leakage.value);
     card.style.display = ok ? "" : "none";
     shown += ok;
   }}
   document.getElementById("count").textContent = shown + " images";
 }}
-slice.onchange = apply; onlyErrors.onchange = apply; apply();
+slice.onchange = apply; onlyErrors.onchange = apply; leakage.onchange = apply; apply();
 </script></body></html>
 """
 
@@ -81,7 +89,7 @@ def write_gallery(out_dir: Path, coco_path: Path, records: list[ImageRecord], er
     (out_dir / "full").mkdir(parents=True, exist_ok=True)
     (out_dir / "thumbs").mkdir(parents=True, exist_ok=True)
     cards, slice_values = [], set()
-    n_bad = 0
+    n_bad = n_leaked = 0
     for rec in records:
         err = errors[rec.id]
         stem = f"{rec.id}"
@@ -96,16 +104,20 @@ def write_gallery(out_dir: Path, coco_path: Path, records: list[ImageRecord], er
         slice_values.update(tags)
         n_errors = err.count("fp") + err.count("fn") + err.count("wrong_class")
         n_bad += n_errors > 0
+        leaked = is_leaked(rec)
+        n_leaked += leaked
+        leak = f'<br><span class="leak">leaked: {html.escape(leak_note(rec))}</span>' if leaked else ""
         counts = ", ".join(f"{err.count(k)} {LEGEND[k]}" for k in ("tp", "fp", "fn", "wrong_class") if err.count(k))
         cards.append(
             f'<div class="card{" bad" if n_errors else ""}" data-slices="{html.escape(" ".join(tags))}" '
-            f'data-errors="{n_errors}"><a href="full/{stem}.jpg" target="_blank">'
+            f'data-errors="{n_errors}" data-leaked="{int(leaked)}"><a href="full/{stem}.jpg" target="_blank">'
             f'<img loading="lazy" src="thumbs/{stem}.jpg" alt="{html.escape(rec.file_name)}"></a>'
             f'<div class="meta">{html.escape(Path(rec.file_name).name)}<br>{html.escape(counts or "no boxes")}'
-            f'<br>{html.escape(" · ".join(tags))}</div></div>')
+            f'<br>{html.escape(" · ".join(tags))}{leak}</div></div>')
     legend = "".join(f'<span style="background: rgb{COLOURS[k]}">{LEGEND[k]}</span>' for k in COLOURS)
     options = "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in sorted(slice_values))
-    summary = f"{len(records)} images, {n_bad} with at least one error; sorted worst first. Click an image to enlarge."
+    summary = (f"{len(records)} images, {n_bad} with at least one error, {n_leaked} leaked (copies of a training "
+               "image); sorted worst first. Click an image to enlarge.")
     page = PAGE.format(thumb=THUMB_WIDTH, summary=html.escape(summary), legend=legend, options=options,
                        cards="\n".join(cards))
     (out_dir / "index.html").write_text(page, encoding="utf-8")

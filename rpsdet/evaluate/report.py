@@ -1,4 +1,7 @@
-"""The evaluation job: predict a canonical dataset once, then metrics, slices, plots, per-image table, gallery."""
+"""The evaluation job: predict a canonical dataset once, then metrics, slices, plots, per-image table, gallery.
+
+Metrics and slices are written for the full test set and for its leak-free part (rpsdet.evaluate.leakage).
+"""
 from __future__ import annotations
 
 import csv
@@ -13,6 +16,7 @@ from PIL import Image
 from rpsdet.data.coco import ImageRecord, image_path, read_coco, to_coco_dict
 from rpsdet.evaluate.coco_metrics import coco_metrics, detections_to_coco, pr_curves, run_cocoeval, summarize
 from rpsdet.evaluate.gallery import write_gallery
+from rpsdet.evaluate.leakage import LEAK_FREE, is_leaked
 from rpsdet.evaluate.matching import ImageErrors, confusion_rows, match_image, precision_recall_f1, worst_error
 from rpsdet.evaluate.slices import BOX_SIZES, SliceThresholds, box_size, image_attributes, standard_rules
 from rpsdet.files import write_json
@@ -56,6 +60,28 @@ def slice_metrics(records: list[ImageRecord], results: list[dict], attributes: d
     return slices
 
 
+def leak_free_metrics(records: list[ImageRecord], results: list[dict], errors: dict[int, dict[str, int]],
+                      attributes: dict[int, dict]) -> tuple[dict, dict]:
+    """Leak-free headline and slice metrics: pycocotools on the ground truth and results of the images that copy no
+    training image (with none leaked, the same numbers as the full test set)."""
+    clean = [r for r in records if not is_leaked(r)]
+    ids = {r.id for r in clean}
+    gt, dets = _subset(records, results, ids)
+    metrics = coco_metrics(gt, dets)
+    totals = {k: sum(errors[i][k] for i in ids) for k in ("tp", "fp", "fn", "wrong_class")}
+    metrics.update(precision_recall_f1(totals["tp"], totals["fp"], totals["fn"], totals["wrong_class"]))
+    metrics.update({"images": len(clean), "boxes": len(gt["annotations"]), **totals})
+    slices = slice_metrics(clean, dets, {i: attributes[i] for i in ids}, metrics["by_size"])
+    return metrics, slices
+
+
+def with_leak_free_slices(full: dict[str, dict], leak_free: dict[str, dict]) -> dict[str, dict]:
+    """Each full-test slice gains a `leak_free` entry with the same keys (zero images when all of it leaked)."""
+    empty = {"images": 0, "boxes": 0, "map50": None, "map": None}
+    return {name: {**m, LEAK_FREE: leak_free.get(name, {k: v for k, v in empty.items() if k in m})}
+            for name, m in full.items()}
+
+
 def evaluate_model(detector: Detector, coco_path: Path, out: EvalOutputs, score_threshold: float,
                    thresholds: SliceThresholds, batch_size: int = 8, gallery: bool = True) -> dict:
     """Run the full evaluation and write every artefact; returns the headline metrics."""
@@ -78,7 +104,7 @@ def evaluate_model(detector: Detector, coco_path: Path, out: EvalOutputs, score_
     ev = run_cocoeval(ground_truth, results)
     metrics = summarize(ev)
 
-    rows, confusion, errors_by_id = [], [], {}
+    rows, confusion, errors_by_id, counts_by_id = [], [], {}, {}
     totals = {"tp": 0, "fp": 0, "fn": 0, "wrong_class": 0}
     for rec in records:
         dets = kept[rec.id]
@@ -86,25 +112,29 @@ def evaluate_model(detector: Detector, coco_path: Path, out: EvalOutputs, score_
                                           np.asarray([d.box for d in dets]), np.asarray([d.label for d in dets]),
                                           np.asarray([d.score for d in dets]))
         errors_by_id[rec.id] = errors
-        counts = {k: errors.count(k) for k in totals}
+        counts = counts_by_id[rec.id] = {k: errors.count(k) for k in totals}
         for k, v in counts.items():
             totals[k] += v
         confusion.extend(confusion_rows(errors, names))
         rows.append({"image_id": rec.id, "file_name": rec.file_name, "gt": len(rec.boxes), "pred": len(dets),
                      **counts, "errors": counts["fp"] + counts["fn"] + counts["wrong_class"],
-                     "worst_error": worst_error(errors, names), **attributes[rec.id]})
+                     "worst_error": worst_error(errors, names), "leaked": is_leaked(rec), **attributes[rec.id]})
     table = pd.DataFrame(rows).sort_values(["errors", "fn"], ascending=False, kind="stable")
 
     metrics.update(precision_recall_f1(totals["tp"], totals["fp"], totals["fn"], totals["wrong_class"]))
-    metrics.update({"score_threshold": score_threshold, "images": len(records), **totals,
-                    "predict_ms_per_image": round(1000 * predict_seconds / max(1, len(records)), 1)})
+    leak_free, leak_free_slices = leak_free_metrics(records, results, counts_by_id, attributes)
+    metrics.update({"score_threshold": score_threshold, "images": len(records),
+                    "leaked_images": len(records) - leak_free["images"], **totals,
+                    "predict_ms_per_image": round(1000 * predict_seconds / max(1, len(records)), 1),
+                    LEAK_FREE: leak_free})
 
     out.data_dir.mkdir(parents=True, exist_ok=True)
     write_json(out.data_dir / "predictions.json", results)
     write_json(out.data_dir / "ground_truth.json", ground_truth)
     table.to_csv(out.data_dir / "per_image.csv", index=False)
     write_json(out.metrics_file, metrics)
-    write_json(out.slices_file, slice_metrics(records, results, attributes, metrics["by_size"]))
+    write_json(out.slices_file, with_leak_free_slices(slice_metrics(records, results, attributes, metrics["by_size"]),
+                                                      leak_free_slices))
     (out.plots_dir / "pr").mkdir(parents=True, exist_ok=True)
     for name, curve in pr_curves(ev).items():
         pd.DataFrame(curve, columns=["recall", "precision"]).to_csv(out.plots_dir / "pr" / f"{name}.csv", index=False)

@@ -8,8 +8,9 @@ import operator
 import re
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
+
+from rpsdet.data.image_measures import SliceThresholds, image_looks
 
 # COCO's own area ranges (pixels^2).
 BOX_SIZES = {"small": (0, 32**2), "medium": (32**2, 96**2), "large": (96**2, float("inf"))}
@@ -17,27 +18,9 @@ IMAGE_SLICES: dict[str, tuple[str, ...]] = {"brightness": ("dark", "normal", "br
 FAMILIES = ("objects", *IMAGE_SLICES)
 
 
-@dataclass(frozen=True)
-class SliceThresholds:
-    """Where brightness and blur slices are cut (params `evaluate.slices`)."""
-
-    dark_below: float = 70.0  # mean luma, 0..255
-    bright_above: float = 170.0
-    blurry_below: float = 150.0  # variance of the Laplacian of the grey image
-
-
 def image_attributes(image: np.ndarray, n_objects: int, t: SliceThresholds) -> dict[str, object]:
-    """Slice attributes of one RGB uint8 image, plus the raw measurements they came from."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    luma = float(grey.mean())
-    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    return {
-        "objects": n_objects,
-        "brightness": "dark" if luma < t.dark_below else "bright" if luma > t.bright_above else "normal",
-        "blur": "blurry" if sharpness < t.blurry_below else "sharp",
-        "mean_luma": round(luma, 1),
-        "laplacian_var": round(sharpness, 1),
-    }
+    """Slice attributes of one RGB uint8 image (boxes in it, brightness, blur), plus the raw measurements."""
+    return {"objects": n_objects, **image_looks(image, t)}
 
 
 def box_size(box: tuple[float, float, float, float]) -> str:

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 from typing import Any
 
-KEYS = ("map50", "map")
+from rpsdet.evaluate.leakage import TestView, view_metrics, view_slices
 
 
-def compare_rounds(rule: str, rounds: dict[str, tuple[dict, dict]], baseline: str = "round1") -> dict[str, Any]:
-    """rounds: name -> (eval metrics, slice metrics). Deltas are against `baseline`, in mAP points x 100."""
+def compare_rounds(rule: str, rounds: dict[str, tuple[dict, dict]], view: TestView,
+                   baseline: str = "round1") -> dict[str, Any]:
+    """rounds: name -> (eval metrics, slice metrics), both files as evaluate writes them; every figure is read from
+    `view` (full or leak-free test set). Deltas are against `baseline`, in mAP points x 100."""
     summary = {}
-    for name, (metrics, slices) in rounds.items():
+    for name, (all_metrics, all_slices) in rounds.items():
+        metrics, slices = view_metrics(all_metrics, view), view_slices(all_slices, view)
         if rule not in slices:
-            raise ValueError(f"round {name} has no test images in the failure slice {rule}")
+            raise ValueError(f"round {name} has no test images in the failure slice {rule} on the {view.label}")
         summary[name] = {"overall_map50": metrics["map50"], "overall_map": metrics["map"],
                          "slice_map50": slices[rule]["map50"], "slice_map": slices[rule]["map"],
                          "slice_images": slices[rule]["images"]}
@@ -21,4 +24,5 @@ def compare_rounds(rule: str, rounds: dict[str, tuple[dict, dict]], baseline: st
              for name, v in summary.items() if name != baseline}
     table = [{"round": name, "measure": measure, "map50": v[key]} for name, v in summary.items()
              for measure, key in (("overall", "overall_map50"), (f"slice {rule}", "slice_map50"))]
-    return {"failure_slice": rule, "rounds": summary, "delta": delta, "table": table}
+    return {"failure_slice": rule, "test_view": {"name": view.name, "why": view.why}, "rounds": summary,
+            "delta": delta, "table": table}

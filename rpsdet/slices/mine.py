@@ -13,6 +13,7 @@ import pandas as pd
 from PIL import Image
 
 from rpsdet.data.coco import ImageRecord, image_path, read_coco
+from rpsdet.evaluate.leakage import TestView
 from rpsdet.evaluate.slices import SliceRule, SliceThresholds, image_attributes
 
 
@@ -73,8 +74,9 @@ def select_training_images(coco_path: Path, rule: SliceRule, thresholds: SliceTh
     return [rec for rec in read_coco(coco_path) if rule.matches(attrs[rec.id])]
 
 
-def summary_markdown(rule: SliceRule, why: str, ranked: list[RankedSlice], selected: int, train_images: int) -> str:
-    lines = [f"# Failure slice: `{rule}`", "", why + ".", "",
+def summary_markdown(rule: SliceRule, why: str, ranked: list[RankedSlice], selected: int, train_images: int,
+                     view: TestView) -> str:
+    lines = [f"# Failure slice: `{rule}`", "", why + ".", "", f"Scored on the {view.label}: {view.why}.", "",
              f"Selected {selected} of {train_images} training images in `{rule}` for augmentation.", "",
              "| slice | test images | mAP50 | gap to overall | share of errors | lost mass |",
              "|---|---|---|---|---|---|"]
