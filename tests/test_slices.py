@@ -49,3 +49,18 @@ def test_coco_box_sizes():
     assert box_size((0, 0, 31, 31)) == "small"   # 961 px^2 < 32^2
     assert box_size((0, 0, 32, 32)) == "medium"  # exactly 32^2 is medium, as in COCO
     assert box_size((0, 0, 100, 100)) == "large"
+
+
+def test_sharpness_does_not_depend_on_resolution():
+    """The same sharp scene at 240 px and at 960 px lands in the same blur bucket (measured at one scale)."""
+    import numpy as np
+
+    from rpsdet.data.image_measures import SliceThresholds, image_looks
+
+    def checkerboard(side: int) -> np.ndarray:
+        cells = (np.indices((side, side)) // (side // 12)).sum(axis=0) % 2
+        return np.repeat((cells * 200 + 20).astype(np.uint8)[..., None], 3, axis=2)
+
+    small, large = (image_looks(checkerboard(s), SliceThresholds()) for s in (240, 960))
+    assert small["blur"] == large["blur"] == "sharp"
+    assert abs(large["laplacian_var"] - small["laplacian_var"]) < 0.2 * small["laplacian_var"]
