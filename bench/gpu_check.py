@@ -13,7 +13,7 @@ Prints a table, writes metrics/bench_gpu.json (machine and GPU recorded) and exi
 Without a CUDA GPU it prints one line and exits 0, writing nothing: metrics/bench_gpu.json is the committed record of
 a real GPU run, and a CPU machine must not overwrite it with a note that it has no GPU.
 --cpu-dry-run walks every part end to end on CPU at tiny sizes (checks that only hold on a GPU are reported as
-not run) and writes its JSON to a temporary folder unless --out is given.
+not run) and writes its JSON to the temp folder unless --out is given.
 Usage: python bench/gpu_check.py [--cpu-dry-run] [--parts inference,train,serve,ray_train] [--out PATH]
 """
 from __future__ import annotations
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 DEFAULT_OUT = "metrics/bench_gpu.json"
 TOTAL_LIMIT_S = 470.0  # the GPU run's promise is under 8 minutes: budgets shrink to keep the total below this
+MIN_PART_S = 20.0  # a part with less time left than this is not started
 STOP_GRACE_S = 10.0  # after its budget a part gets SIGINT (its finally blocks shut Ray down), then SIGKILL
 NOT_RUN = "not run: holds on a GPU only"
 PASSWORD = "gpu-check-password"
@@ -84,7 +85,7 @@ def gpu_sizes() -> Sizes:
                  loader_workers=min(8, len(os.sched_getaffinity(0)) // 2), threads=None, ray_epochs=2,
                  infer_batches=(1, 8), infer_calls=30, serve_images=16, serve_batch_sizes=(1, 8, 16),
                  serve_levels=(1, 8, 32), serve_duration_s=4.0,
-                 budgets_s={"inference": 50, "train": 100, "serve": 180, "ray_train": 90})
+                 budgets_s={"inference": 70, "train": 100, "serve": 170, "ray_train": 100})
 
 
 def dry_run_sizes() -> Sizes:
@@ -511,39 +512,47 @@ def main() -> int:
         parser.error(f"unknown parts {unknown}; known: {list(PARTS)}")
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped from outside: stop the running part too
-    work_root = Path(tempfile.mkdtemp(prefix="rpsdet-gpu-check-"))
-    out = Path(args.out or (work_root.parent / "rpsdet_gpu_check_dry_run.json" if args.cpu_dry_run else DEFAULT_OUT))
+    default_out = Path(tempfile.gettempdir()) / "rpsdet_gpu_check_dry_run.json" if args.cpu_dry_run else DEFAULT_OUT
+    out = Path(args.out or default_out)
+    result = run_parts(parts, sizes, args.cpu_dry_run, out)
+    print_table(result)
+    print(f"\n{'all parts passed' if result['all_passed'] else 'SOME PARTS FAILED'} in {result['total_seconds']} s "
+          f"-> {out}")
+    return 0 if result["all_passed"] else 1
+
+
+def run_parts(parts: list[str], sizes: Sizes, dry_run: bool, out: Path) -> dict[str, Any]:
+    """Each part in its own process, one after the other; `out` is rewritten after every part, so a later crash
+    keeps what was measured."""
     machine = machine_info()
-    if not args.cpu_dry_run:
+    if not dry_run:
         machine["gpu"] = gpu_info()
-    result: dict[str, Any] = {"mode": "cpu dry run" if args.cpu_dry_run else "gpu", "machine": machine,
+    result: dict[str, Any] = {"mode": "cpu dry run" if dry_run else "gpu", "machine": machine,
                               "sizes": asdict(sizes), "parts": {}}
+    work_root = Path(tempfile.mkdtemp(prefix="rpsdet-gpu-check-"))
     started = time.monotonic()
     try:
         for name in parts:
             budget = sizes.budgets_s[name]
-            if not args.cpu_dry_run:
+            if not dry_run:
                 budget = min(budget, TOTAL_LIMIT_S - STOP_GRACE_S - (time.monotonic() - started))
             work = work_root / name
             work.mkdir()
             command = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--work", str(work)]
-            command += ["--cpu-dry-run"] if args.cpu_dry_run else []
-            if budget <= 0:
-                part = {"ok": False, "error": "no time left in the 8-minute limit", "seconds": 0.0, "budget_s": 0.0}
+            command += ["--cpu-dry-run"] if dry_run else []
+            if budget < MIN_PART_S:
+                part = {"ok": False, "error": f"not started: {max(budget, 0):.0f} s left in the 8-minute limit",
+                        "seconds": 0.0, "budget_s": round(max(budget, 0), 1)}
             else:
                 part = run_part(command, work / "result.json", work / "log.txt", budget)
             result["parts"][name] = part
             print(f"gpu-check: {name} {'pass' if part['ok'] else 'FAIL'} in {part['seconds']} s", flush=True)
             result["all_passed"] = all(p["ok"] for p in result["parts"].values())
             result["total_seconds"] = round(time.monotonic() - started, 1)
-            write_json(out, result)  # after every part: a later crash keeps what was measured
+            write_json(out, result)
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
-    print_table(result)
-    print(f"\n{'all parts passed' if result['all_passed'] else 'SOME PARTS FAILED'} in {result['total_seconds']} s "
-          f"-> {out}")
-    return 0 if result["all_passed"] else 1
-
+    return result
 
 if __name__ == "__main__":
     sys.exit(main())
