@@ -1,5 +1,6 @@
 # Two entry points (see README): `make demo` runs the pipeline, `make test` runs the tests.
 # Both create .venv and install what is missing first; re-running skips what is already done.
+# On a machine with a CUDA GPU, `make gpu-check` measures and checks training, inference, serving and Ray Train there.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,7 +13,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 # downloaded wheel in ~/.cache has run a CI disk out of space.
 export PIP_NO_CACHE_DIR := 1
 
-.PHONY: setup demo test
+.PHONY: setup demo test gpu-check
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -42,3 +43,7 @@ demo: setup
 
 test: setup
 	pytest
+
+# Under 8 minutes on one GPU -> metrics/bench_gpu.json; without a GPU it says so in one line and writes nothing.
+gpu-check: setup
+	python bench/gpu_check.py
