@@ -9,17 +9,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DEFAULTS = {"conf": 0.4, "batch_size": 8, "backend": "auto"}
+DEFAULTS = {"predict": {"conf": 0.4, "batch_size": 8, "backend": "auto"}, "export_model": {"min_score": 0.05}}
 
 
-def _predict_params(path: str) -> dict[str, Any]:
+def _params(path: str, section: str) -> dict[str, Any]:
     from rpsdet.params import load_params
 
-    return {**DEFAULTS, **((load_params(path).get("predict") or {}) if Path(path).is_file() else {})}
+    return {**DEFAULTS[section], **((load_params(path).get(section) or {}) if Path(path).is_file() else {})}
 
 
 def _safe_name(text: str) -> str:
     return text.replace("/", "_").replace(":", "_")
+
+
+def _run_name(args: argparse.Namespace, label: str) -> str:
+    """`model@v0.1.0` for a registered version, the file's stem for a checkpoint file."""
+    return label if Path(args.model).is_file() else _safe_name(f"{args.name}@{label}")
 
 
 def _is_empty_or_new(folder: Path) -> bool:
@@ -48,7 +53,7 @@ def _predict(args: argparse.Namespace) -> int:
     from rpsdet.predict.sources import expand_sources
     from rpsdet.registry.versions import resolve_model
 
-    params = _predict_params(args.params)
+    params = _params(args.params, "predict")
     conf = params["conf"] if args.conf is None else args.conf
     if not 0.0 <= conf < 1.0:
         raise ValueError(f"--conf must be in [0, 1), got {conf}")
@@ -57,7 +62,7 @@ def _predict(args: argparse.Namespace) -> int:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped) or "no source given"
         raise ValueError(f"nothing to predict ({reasons})")
     checkpoint, label = resolve_model(Path(args.repo), args.name, args.model)
-    out = output_folder(args.out, Path("predict_runs") / _safe_name(f"{args.name}@{label}"))
+    out = output_folder(args.out, Path("predict_runs") / _run_name(args, label))
     set_threads(0)
     detector = Detector.from_checkpoint(checkpoint, str(pick_device("auto")), params["backend"])
     report = predict_inputs(detector, inputs, skipped, out, conf, int(params["batch_size"]))
@@ -76,8 +81,10 @@ def _export_model(args: argparse.Namespace) -> int:
 
     checkpoint, label = resolve_model(Path(args.repo), args.name, args.model)
     suffix = ".onnx" if args.format == "onnx" else ".xml"
-    out = Path(args.out) if args.out else Path("exports") / _safe_name(f"{args.name}@{label}") / f"model{suffix}"
-    result = export_checkpoint(checkpoint, out, args.format, source=f"{args.name}@{label}")
+    name = _run_name(args, label)
+    out = Path(args.out) if args.out else Path("exports") / name / f"model{suffix}"
+    min_score = _params(args.params, "export_model")["min_score"] if args.min_score is None else args.min_score
+    result = export_checkpoint(checkpoint, out, args.format, min_score, source=name)
     for path in result.files:
         print(f"{path}  {path.stat().st_size / 2**20:.1f} MiB")
     meta = result.metadata
@@ -93,7 +100,7 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
                                              "('photos/*.jpg') or video files (.mp4 .avi .mov ...)")
     p.add_argument("--model", default="prod", help="a stage (default prod), a version (v0.1.0) or a checkpoint file")
     p.add_argument("--conf", type=float, help="score threshold (params predict.conf, default 0.4)")
-    p.add_argument("--out", help="a new or empty folder (default predict_runs/<name>@<version>)")
+    p.add_argument("--out", help="a new or empty folder (default predict_runs/<name>@<version> or <file stem>)")
     p.add_argument("--name", default="model", help="artifact name (default model)")
     p.add_argument("--repo", default=".", help="the git + DVC repository holding the registry")
     p.add_argument("--params", default="params.yaml", help="predict.* settings come from here if it exists")
@@ -103,6 +110,9 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("onnx", "openvino"), required=True)
     p.add_argument("--model", default="prod", help="a stage (default prod), a version (v0.1.0) or a checkpoint file")
     p.add_argument("--out", help="the .onnx or .xml file (default exports/<name>@<version>/model.onnx|.xml)")
+    p.add_argument("--min-score", type=float,
+                   help="candidates at or below it skip NMS inside the graph (params export_model.min_score, 0.05)")
     p.add_argument("--name", default="model", help="artifact name (default model)")
     p.add_argument("--repo", default=".", help="the git + DVC repository holding the registry")
+    p.add_argument("--params", default="params.yaml", help="export_model.* settings come from here if it exists")
     p.set_defaults(func=_export_model)
