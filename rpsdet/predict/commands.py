@@ -68,7 +68,7 @@ def _predict(args: argparse.Namespace) -> int:
     report = predict_inputs(detector, inputs, skipped, out, conf, int(params["batch_size"]))
     print(report.summary_line())
     if report.skipped:
-        print(f"skipped {len(report.skipped)} inputs (also in {out / 'summary.csv'}):", file=sys.stderr)
+        print(f"skipped {len(report.skipped)} of the inputs (each also in {out / 'summary.csv'}):", file=sys.stderr)
         for s in report.skipped:
             print(f"  {s.path}: {s.reason}", file=sys.stderr)
         return 1
@@ -86,11 +86,12 @@ def _export_model(args: argparse.Namespace) -> int:
     min_score = _params(args.params, "export_model")["min_score"] if args.min_score is None else args.min_score
     result = export_checkpoint(checkpoint, out, args.format, min_score, source=name)
     for path in result.files:
-        print(f"{path}  {path.stat().st_size / 2**20:.1f} MiB")
+        size = path.stat().st_size
+        print(f"{path}  {size / 2**20:.1f} MiB" if size >= 2**20 else f"{path}  {size / 2**10:.1f} KiB")
     meta = result.metadata
-    print(f"input: images uint8 {meta['inputs']['images']['shape']} (RGB, letterboxed) + original_size (width, "
-          f"height); output: boxes in original pixels, scores, labels ({', '.join(meta['class_names'])}); "
-          "see README 'Predict and export' for the ten lines that run it")
+    print(f"inputs: images uint8 {meta['inputs']['images']['shape']} RGB letterboxed, original_size (width, height)\n"
+          f"outputs: boxes (original pixels), scores, labels ({', '.join(meta['class_names'])}): keep score > conf\n"
+          "README 'Predict and export' has the lines that run it without rpsdet")
     return 0
 
 
