@@ -116,11 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("voc", "coco", "yolo"), required=True)
     p.set_defaults(func=_export)
 
+    from rpsdet.predict.commands import add_predict_commands  # predict, export-model
     from rpsdet.registry.commands import add_registry_commands  # publish, models, evaluate --model
     from rpsdet.serve.commands import add_serve_commands  # serve, users add
 
     add_registry_commands(sub)
     add_serve_commands(sub)
+    add_predict_commands(sub)
     return parser
 
 

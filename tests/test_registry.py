@@ -112,3 +112,16 @@ def test_evaluate_a_registered_version_on_a_dataset(repo, tiny_splits, tmp_path,
     assert main(["evaluate", "--model", "v9.9.9", "--data", str(tiny_splits / "test.json"),
                  "--repo", str(repo)]) == 2
     assert "cannot find model v9.9.9" in capsys.readouterr().err
+
+
+def test_predict_and_export_a_registered_version(repo, tiny_splits, tmp_path, capsys):
+    """`--model prod` and `--model v0.0.1` go through the same registry lookup as serve and evaluate."""
+    photo = next((tiny_splits / "test.json").parent.parent.glob("validated/test_src/images/*"))
+    assert main(["predict", str(photo), "--model", "prod", "--repo", str(repo), "--out", str(tmp_path / "p"),
+                 "--params", str(tmp_path / "none.yaml")]) == 0
+    assert "1 image, 0 videos" in capsys.readouterr().out and (tmp_path / "p" / "images" / photo.name).is_file()
+    assert main(["export-model", "--format", "onnx", "--model", "v0.0.1", "--repo", str(repo),
+                 "--out", str(tmp_path / "e" / "model.onnx")]) == 0
+    assert json.loads((tmp_path / "e" / "model.json").read_text())["source"] == "model@v0.0.1"
+    assert main(["predict", str(photo), "--model", "staging", "--repo", str(repo)]) == 2
+    assert "no version of 'model' is in stage 'staging'" in capsys.readouterr().err

@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
-
-VERSION_RE = re.compile(r"^v\d+\.\d+\.\d+$")
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -62,14 +59,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rpsdet.model.device import pick_device, set_threads
     from rpsdet.model.predict import Detector
     from rpsdet.params import load_params
-    from rpsdet.registry.versions import resolve
+    from rpsdet.registry.versions import resolve_model
 
-    if Path(args.model).is_file():
-        checkpoint, label = Path(args.model), Path(args.model).stem
-    elif VERSION_RE.match(args.model):
-        checkpoint, label = resolve(Path(args.repo), args.name, version=args.model)
-    else:
-        checkpoint, label = resolve(Path(args.repo), args.name, stage=args.model)
+    checkpoint, label = resolve_model(Path(args.repo), args.name, args.model)
     data = Path(args.data)
     coco = data / "annotations.json" if data.is_dir() else data
     if not coco.is_file():

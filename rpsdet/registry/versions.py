@@ -7,6 +7,7 @@ DVC (`dvc.api.artifacts_show` + `dvc.api.open` at that commit), never through a 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import yaml
 from gto.exceptions import GTOException
 
 SEMVER_BUMPS = ("patch", "minor", "major")
+VERSION_RE = re.compile(r"^v\d+\.\d+\.\d+$")
 KEY_METRICS = ("map50", "map", "precision", "recall")
 
 
@@ -106,3 +108,13 @@ def resolve(repo: Path, name: str, version: str | None = None, stage: str | None
                 dst.write(chunk)
         tmp.replace(target)
     return target, version
+
+
+def resolve_model(repo: Path, name: str, model: str) -> tuple[Path, str]:
+    """A command's `--model`: a checkpoint file, a version (v0.1.0) or a stage (prod) -> (file, label for output names:
+    the file's stem or the version)."""
+    if Path(model).is_file():
+        return Path(model), Path(model).stem
+    if VERSION_RE.match(model):
+        return resolve(Path(repo), name, version=model)
+    return resolve(Path(repo), name, stage=model)
