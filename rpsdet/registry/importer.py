@@ -31,11 +31,11 @@ def _sha256(path: Path) -> str:
 
 def check_checkpoint(path: Path) -> dict[str, Any]:
     """The checkpoint's config if it loads into a model and detects exactly our classes; ValueError otherwise."""
-    from rpsdet.model.checkpoint import load_checkpoint
+    from rpsdet.model.checkpoint import UnsafeCheckpoint, load_checkpoint
 
     try:
-        _, cfg, _ = load_checkpoint(path)
-    except FileNotFoundError:
+        _, cfg, _ = load_checkpoint(path)  # weights_only: a pickle payload is refused, never run
+    except (FileNotFoundError, UnsafeCheckpoint):
         raise
     except Exception as exc:  # torch / pickle / state-dict errors all mean "not a usable checkpoint"
         raise ValueError(f"{path} does not load as an rpsdet checkpoint: {exc}") from None

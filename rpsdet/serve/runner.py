@@ -9,8 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from rpsdet.model.checkpoint import read_checkpoint
 from rpsdet.ray_cluster import cluster_address, start_ray
 from rpsdet.serve.auth import load_or_create_secret
 from rpsdet.serve.config import ServeConfig
@@ -29,10 +28,7 @@ def gpus_per_replica(setting: str | float) -> float:
 
 def checkpoint_info(path: Path, name: str, version: str, stage: str | None) -> dict[str, Any]:
     """What /api/v1/models tells users, read from the checkpoint's own config (no model is built)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = ckpt.get("config", {}) if isinstance(ckpt, dict) else {}
-    if "class_names" not in cfg:
-        raise ValueError(f"{path} is not an rpsdet checkpoint")
+    cfg = read_checkpoint(path)["config"]  # weights_only: a pickle payload is refused, never run
     return {"name": name, "version": version, "stage": stage, "arch": cfg.get("arch"),
             "image_size": cfg.get("image_size"), "class_names": list(cfg["class_names"])}
 
