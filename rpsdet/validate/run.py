@@ -18,6 +18,7 @@ from rpsdet.validate.decide import Decision, decide
 from rpsdet.validate.findings import FLAGGED, KEPT, QUARANTINED, Finding
 from rpsdet.validate.images import ImageInfo, inspect_images
 from rpsdet.validate.materialize import write_image
+from rpsdet.validate.output_folder import MARKER, refuse_unsafe_output, reset_output
 from rpsdet.validate.report import summarize, write_report
 
 
@@ -55,7 +56,7 @@ def stray_files(src: Path, source: Source) -> list[Finding]:
     used = {*source.images, *(a.file for a in source.annotations.values()), *(p.file for p in source.problems)}
     found = []
     for rel in list_files(src):
-        if rel not in used and rel.rsplit("/", 1)[-1] not in CLASS_NAME_FILES:
+        if rel not in used and rel.rsplit("/", 1)[-1] not in CLASS_NAME_FILES and rel != MARKER:
             found.append(Finding("", rel, "stray_file", f"not an image ({', '.join(IMAGE_SUFFIXES)}) nor a "
                                  f"{source.format} annotation; ignored. Convert it to JPEG/PNG if it is a photo, "
                                  "else remove it from the source", FLAGGED))
@@ -81,10 +82,10 @@ def _copy_original(src: Path, out: Path, rel: str, copied: set[str]) -> None:
 def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, name: str | None = None) -> dict:
     """Write out/images, out/annotations.json, out/report.{csv,json}, out/quarantine/; return the summary."""
     src, out, cfg = Path(src), Path(out), cfg or ValidateConfig()
+    refuse_unsafe_output(src, out)
     source = read_source(src, cfg.format)
-    if out.exists():
-        shutil.rmtree(out)
-    (out / "images").mkdir(parents=True)
+    reset_output(out)
+    (out / "images").mkdir()
     dests = {rel: str(out / "images" / _output_name(rel, source.image_root)) for rel in source.images}
     infos = inspect_images(src, source.images, cfg.max_pixels, cfg.workers, dests)
     problems: dict[str, list] = {}
