@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rpsdet.data.coco import ImageRecord, image_id_for, write_coco
 from rpsdet.data.formats import IMAGE_SUFFIXES, Source, read_source
-from rpsdet.data.formats.base import list_files
+from rpsdet.data.formats.base import inside, list_files, real_file, skipped_links
 from rpsdet.data.formats.yolo_reader import NAME_FILES
 from rpsdet.validate import duplicates
 from rpsdet.validate.config import ValidateConfig
@@ -60,6 +60,9 @@ def stray_files(src: Path, source: Source) -> list[Finding]:
             found.append(Finding("", rel, "stray_file", f"not an image ({', '.join(IMAGE_SUFFIXES)}) nor a "
                                  f"{source.format} annotation; ignored. Convert it to JPEG/PNG if it is a photo, "
                                  "else remove it from the source", FLAGGED))
+    for rel, why in skipped_links(src):
+        found.append(Finding("", rel, "skipped_link", f"a symbolic link: {why}; not read and not copied. Copy the "
+                             "file itself into the source if it belongs to the dataset", FLAGGED))
     return found
 
 
@@ -72,10 +75,10 @@ def _reference_infos(cfg: ValidateConfig) -> list[ImageInfo]:
 
 
 def _copy_original(src: Path, out: Path, rel: str, copied: set[str]) -> None:
-    if rel and rel not in copied and (src / rel).is_file():
+    if rel and rel not in copied and (src / rel).is_file() and inside(src, src / rel):
         dest = out / "quarantine" / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src / rel, dest)
+        shutil.copy2(real_file(src, rel), dest, follow_symlinks=False)
         copied.add(rel)
 
 
