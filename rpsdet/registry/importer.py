@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from rpsdet.classes import CLASS_NAMES
+from rpsdet.files import atomic_write
 
 IMPORT_DIR = Path("models/imported")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$")  # what GTO accepts as an artifact name
@@ -64,5 +65,6 @@ def import_checkpoint(repo: Path, source: Path, name: str) -> dict[str, Any]:
     declared = declared or {}
     declared.setdefault("artifacts", {})[name] = {"path": target.name, "type": "model",
                                                   "desc": f"imported from {source}", "meta": meta}
-    declared_file.write_text(yaml.safe_dump(declared, sort_keys=False, allow_unicode=True))
+    with atomic_write(declared_file, encoding="utf-8") as fh:
+        fh.write(yaml.safe_dump(declared, sort_keys=False, allow_unicode=True))
     return {"name": f"{IMPORT_DIR.as_posix()}:{name}", "path": str(target), **meta}
