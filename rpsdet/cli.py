@@ -64,7 +64,7 @@ def _import(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from rpsdet.data.exporter import export_dataset
 
-    print(json.dumps(export_dataset(Path(args.dataset), Path(args.out), args.format), indent=1))
+    print(json.dumps(export_dataset(Path(args.dataset), Path(args.out), args.format, Path(args.root)), indent=1))
     return 0
 
 
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="data/validated/<side>, or a split file such as data/splits/v1/test.json")
     p.add_argument("out", help="a new or empty folder")
     p.add_argument("--format", choices=("voc", "coco", "yolo"), required=True)
+    p.add_argument("--root", default=".", help="images must lie inside the dataset's folder or this one (default: "
+                   "the current folder, the project)")
     p.set_defaults(func=_export)
 
     from rpsdet.predict.commands import add_predict_commands  # predict, export-model

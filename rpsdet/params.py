@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from rpsdet.files import atomic_write
+
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     path = Path(path)
@@ -53,4 +55,5 @@ def set_param(path: str | Path, section: str, key: str, value: str) -> None:
     text = "".join(lines)
     if ((yaml.safe_load(text) or {}).get(section) or {}).get(key) != value:
         raise ValueError(f"{path}: could not set {section}.{key} by a one-line edit; set it by hand to {value}")
-    path.write_text(text, encoding="utf-8")
+    with atomic_write(path, encoding="utf-8") as fh:  # an interrupted edit never leaves half a params.yaml
+        fh.write(text)

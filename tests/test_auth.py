@@ -10,6 +10,7 @@ from PIL import Image
 from rpsdet.serve.auth import AuthError, LoginGuard, TokenSigner, UserStore, load_or_create_secret
 from rpsdet.serve.config import ServeConfig
 from rpsdet.serve.limits import Refused, RateLimiter, check_content_type, decode_image
+from bad_images import MAKE_AS_RATIONAL, XRESOLUTION_AS_TEXT, damaged_exif_jpeg
 
 
 def test_users_file_holds_salted_hashes_only(tmp_path):
@@ -28,7 +29,8 @@ def test_users_file_holds_salted_hashes_only(tmp_path):
 
 
 @pytest.mark.parametrize("name, password, message", [("bad name!", "long enough", "user names"),
-                                                     ("carol", "short", "at least 8")])
+                                                     ("carol", "short", "need 8 to 256"),
+                                                     ("carol", "x" * 257, "need 8 to 256")])
 def test_bad_users_are_refused_with_a_reason(tmp_path, name, password, message):
     with pytest.raises(ValueError, match=message):
         UserStore(tmp_path / "users.json").add(name, password)
@@ -129,3 +131,118 @@ def test_serve_params_are_checked():
         ServeConfig.from_params({"limits": {"max_bytes": 1}})
     with pytest.raises(ValueError, match="num_gpus"):
         ServeConfig.from_params({"num_gpus": "many"})
+
+
+# --- issue 13: lockout per (name, address), bounded records, token revocation, bytes compare, decode hardening
+
+
+def test_lockout_is_per_name_and_address_so_strangers_cannot_lock_a_user_out():
+    guard = LoginGuard(max_failures=3, lockout_s=30)
+    for t in range(3):
+        guard.failed(("carol", "10.0.0.66"), now=t)
+    assert guard.retry_after(("carol", "10.0.0.66"), now=3) == 29
+    assert guard.retry_after(("carol", "192.168.1.20"), now=3) == 0  # carol's own phone still gets in
+
+
+def test_failure_records_expire_and_stay_bounded():
+    guard = LoginGuard(max_failures=3, lockout_s=30, max_records=100)
+    for i in range(1000):  # a flood of made-up names from made-up addresses
+        guard.failed((f"user{i}", f"10.0.{i // 256}.{i % 256}"), now=i * 0.001)
+    assert len(guard) == 100
+    guard.failed(("carol", "10.0.0.1"), now=5)
+    assert guard.retry_after(("nobody", "x"), now=40) == 0 and len(guard) == 0  # 30 s after their last failure
+    limiter = RateLimiter(per_minute=60, burst=2, max_records=50)
+    for i in range(500):
+        limiter.take(f"10.1.{i // 256}.{i % 256}", now=0)
+    assert len(limiter) == 50
+
+
+def test_tokens_are_revoked_by_a_password_change_or_removal(tmp_path):
+    store = UserStore(tmp_path / "users.json")
+    store.add("alice", "correct horse")
+    store.add("bob", "battery staple")
+    signer = TokenSigner(b"k" * 32, ttl_s=600)
+    token = signer.issue("alice", fingerprint=store.fingerprint("alice"))[0]
+    assert signer.verify(token, current_fingerprint=store.fingerprint) == "alice"
+    store.add("alice", "a new password")
+    with pytest.raises(AuthError, match="revoked"):
+        signer.verify(token, current_fingerprint=store.fingerprint)
+    bobs = signer.issue("bob", fingerprint=store.fingerprint("bob"))[0]
+    store.remove("bob")
+    with pytest.raises(AuthError, match="revoked"):
+        signer.verify(bobs, current_fingerprint=store.fingerprint)
+    with pytest.raises(ValueError, match="no user 'bob'"):
+        store.remove("bob")
+    assert store.names() == ["alice"]
+
+
+def test_users_remove_command(tmp_path, capsys):
+    from rpsdet.cli import main
+
+    UserStore(tmp_path / "users.json").add("alice", "correct horse")
+    assert main(["users", "remove", "alice", "--file", str(tmp_path / "users.json")]) == 0
+    assert UserStore(tmp_path / "users.json").names() == []
+    assert main(["users", "remove", "alice", "--file", str(tmp_path / "users.json")]) == 2
+    assert "no user 'alice'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("token", ["é.é", "payload.sïgnature", "\u00ff\u00fe", "abc.\u00e9\u00e9\u00e9"])
+def test_non_ascii_tokens_are_invalid_not_a_crash(token):
+    with pytest.raises(AuthError, match="invalid token"):
+        TokenSigner(b"k" * 32, ttl_s=60).verify(token)
+
+
+@pytest.mark.parametrize("entry", [MAKE_AS_RATIONAL, XRESOLUTION_AS_TEXT])
+def test_damaged_exif_is_a_400_that_does_not_echo_pillow(entry):
+    with pytest.raises(Refused) as exc:
+        decode_image(damaged_exif_jpeg(entry), 10**6, 100)
+    assert exc.value.status == 400 and "EXIF metadata is damaged" in exc.value.message
+    assert "0x" not in exc.value.message and "object" not in exc.value.message
+
+
+def test_only_the_accepted_formats_are_decoded():
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buf, "GIF")
+    for data in (buf.getvalue(), b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n"):  # GIF, EPS (Ghostscript)
+        with pytest.raises(Refused, match="the bytes are not JPEG/PNG/WEBP/BMP") as exc:
+            decode_image(data, 10**6, 100)
+        assert exc.value.status == 400
+    png = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(png, "PNG")
+    with pytest.raises(Refused, match="not JPEG"):
+        decode_image(png.getvalue(), 10**6, 100, formats=("JPEG",))
+
+
+def test_big_jpegs_are_decoded_in_draft_mode_at_a_fraction_of_their_pixels():
+    image = Image.new("RGB", (4000, 3000), (0, 128, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    decoded = decode_image(_jpeg(image, exif=exif), max_pixels=16_000_000, max_side=1024)
+    assert decoded.decoded == (2000, 1500)  # 1/2 scale: the smallest 1/2^k still above 1024 px
+    assert (decoded.width, decoded.height) == (3000, 4000) and decoded.pixels.shape == (1024, 768, 3)
+    assert decoded.scale == 1024 / 4000
+    assert ServeConfig().limits.max_pixels == 16_000_000  # a 12-16 Mpx camera original, not 40 Mpx
+
+
+def test_client_address_believes_forwarded_for_only_from_trusted_proxies():
+    from starlette.requests import Request
+
+    from rpsdet.serve.app import client_address
+
+    def request(peer: str, forwarded: str) -> Request:
+        return Request({"type": "http", "client": (peer, 50000), "headers": [(b"x-forwarded-for", forwarded.encode())]})
+
+    assert client_address(request("127.0.0.1", "6.6.6.6, 192.168.1.20"), ("127.0.0.1",)) == "192.168.1.20"
+    assert client_address(request("192.168.1.30", "1.2.3.4"), ("127.0.0.1",)) == "192.168.1.30"
+    assert client_address(request("127.0.0.1", "1.2.3.4"), ()) == "127.0.0.1"
+
+
+def test_timeouts_and_ingress_concurrency_come_from_params():
+    from rpsdet.serve.runner import http_options
+
+    cfg = ServeConfig.from_params({"request_timeout_s": 12, "ingress_max_ongoing_requests": 64,
+                                   "trusted_proxies": ["127.0.0.1"]})
+    assert http_options(cfg) == {"host": "127.0.0.1", "port": 8000, "request_timeout_s": 12}
+    assert cfg.ingress_max_ongoing_requests == 64 and cfg.trusted_proxies == ("127.0.0.1",)
+    with pytest.raises(ValueError, match="request_timeout_s"):
+        ServeConfig.from_params({"request_timeout_s": 0})

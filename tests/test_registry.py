@@ -105,7 +105,7 @@ def test_import_checks_records_and_publishes_a_ready_made_checkpoint(repo, tiny_
 def test_evaluate_a_registered_version_on_a_dataset(repo, tiny_splits, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(["evaluate", "--model", "v0.0.1", "--data", str(tiny_splits / "test.json"), "--repo", str(repo),
-                 "--out", str(out), "--params", str(tmp_path / "none.yaml")]) == 0
+                 "--out", str(out), "--params", str(tmp_path / "none.yaml"), "--root", str(tiny_splits.parent)]) == 0
     metrics = json.loads((out / "eval.json").read_text())
     assert 0.0 <= metrics["map50"] <= 1.0 and metrics["images"] == 12
     assert (out / "slices.json").is_file() and (out / "gallery" / "index.html").is_file()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,3 +84,25 @@ def read_coco(path: Path) -> list[ImageRecord]:
 def image_path(coco_path: Path, record: ImageRecord) -> Path:
     """Absolute path of a record's image: file names resolve relative to the annotations file."""
     return (Path(coco_path).parent / record.file_name).resolve()
+
+
+def check_image_paths(coco_path: Path, records: list[ImageRecord], roots: list[Path]) -> None:
+    """ValueError unless every `file_name` is a relative path to an image file that, with links followed, lies
+    inside one of `roots`. A COCO file is a list of paths to open: one from elsewhere could name
+    `../../.ssh/id_rsa` or `/etc/passwd`, which `export` would copy and `evaluate` would read."""
+    from rpsdet.data.formats.base import IMAGE_SUFFIXES
+
+    real_roots = list(dict.fromkeys(os.path.realpath(r) for r in roots))
+    bad = []
+    for rec in records:
+        name = str(rec.file_name)
+        real = os.path.realpath(Path(coco_path).parent / name)
+        if os.path.isabs(name):
+            bad.append(f"image {rec.id}: {name!r} is an absolute path")
+        elif not any(os.path.commonpath([root, real]) == root for root in real_roots):
+            bad.append(f"image {rec.id}: {name!r} leads outside {' and '.join(real_roots)}")
+        elif os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+            bad.append(f"image {rec.id}: {name!r} is not an image file ({', '.join(IMAGE_SUFFIXES)})")
+    if bad:
+        raise ValueError(f"{coco_path}: {len(bad)} file_name(s) refused, e.g. {'; '.join(bad[:3])}. Images must "
+                         "lie inside the dataset's folder or the project (--root); nothing was read or copied")

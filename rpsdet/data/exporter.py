@@ -11,14 +11,15 @@ import shutil
 from pathlib import Path
 
 from rpsdet.classes import CLASS_NAMES
-from rpsdet.data.coco import ImageRecord, image_path, read_coco, to_coco_dict
+from rpsdet.data.coco import ImageRecord, check_image_paths, image_path, read_coco, to_coco_dict
 from rpsdet.data.voc import VocObject, VocRecord, write_voc
 
 FORMATS = ("voc", "coco", "yolo")
 
 
-def load_dataset(dataset: Path) -> tuple[Path, list[ImageRecord]]:
-    """A canonical folder (annotations.json inside) or a COCO file written by the pipeline (e.g. a split)."""
+def load_dataset(dataset: Path, root: Path | None = None) -> tuple[Path, list[ImageRecord]]:
+    """A canonical folder (annotations.json inside) or a COCO file written by the pipeline (e.g. a split); its
+    images must lie inside its own folder or `root` (the project: a split file points into data/validated)."""
     dataset = Path(dataset)
     coco = dataset / "annotations.json" if dataset.is_dir() else dataset
     if not coco.is_file():
@@ -29,6 +30,7 @@ def load_dataset(dataset: Path) -> tuple[Path, list[ImageRecord]]:
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{coco} is not a dataset written by rpsdet ({type(exc).__name__}: {exc}); run "
                          "`rpsdet validate` on it first") from None
+    check_image_paths(coco, records, [coco.parent, *([Path(root)] if root is not None else [])])
     for rec in records:
         if not image_path(coco, rec).is_file():
             raise FileNotFoundError(f"{coco}: image {rec.file_name} is missing; rebuild the dataset (dvc repro)")
@@ -63,14 +65,15 @@ def _write_yolo(out: Path, rec: ImageRecord, name: str) -> None:
 IMAGE_DIRS = {"voc": "JPEGImages", "coco": "images", "yolo": "images"}
 
 
-def export_dataset(dataset: Path, out: Path, fmt: str) -> dict:
-    """Write `dataset` into the empty or new folder `out` in `fmt`; return image and box counts."""
+def export_dataset(dataset: Path, out: Path, fmt: str, root: Path | None = None) -> dict:
+    """Write `dataset` into the empty or new folder `out` in `fmt`; return image and box counts. Images outside
+    the dataset's folder and `root` are refused (see `check_image_paths`)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} is not empty; export into a new folder")
-    coco, records = load_dataset(dataset)
+    coco, records = load_dataset(dataset, root)
     names = output_names(records)
     for rec in records:
         dest = out / IMAGE_DIRS[fmt] / names[rec.id]

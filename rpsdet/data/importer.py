@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rpsdet.data.coco_subset import write_side_json
 from rpsdet.data.formats import detect_format, read_source
-from rpsdet.data.formats.base import list_files, list_images
+from rpsdet.data.formats.base import inside, list_files, list_images, real_file, skipped_links
 from rpsdet.data.formats.coco_reader import coco_files
 from rpsdet.data.formats.yolo_reader import NAME_FILES
 
@@ -80,7 +80,7 @@ def _shared_files(root: Path, parts: list[Path], fmt: str) -> set[str]:
     found = set()
     for folder in {root, *parts}:
         for path in [*folder.glob("*.yaml"), *folder.glob("*.yml"), *(folder / n for n in NAME_FILES)]:
-            if path.is_file():
+            if path.is_file() and inside(root, path):
                 found.add(str(path.relative_to(root)))
     return found
 
@@ -132,6 +132,7 @@ def plan_import(root: Path, fmt: str = "auto", test_ratio: float = 0.2) -> Impor
     if plan.format == "coco":
         used |= {str(p.relative_to(root)) for part in parts for p in coco_files(part)}
     plan.left_out = [rel for rel in list_files(root) if rel not in used]
+    plan.left_out += [f"{rel} ({why}: not copied)" for rel, why in skipped_links(root)]
     return plan
 
 
@@ -141,7 +142,7 @@ def _copy(root: Path, out: Path, plan: ImportPlan) -> list[str]:
     for side in SIDES:
         for rel in sorted(plan.files[side]):
             (out / side / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / rel, out / side / rel)
+            shutil.copy2(real_file(root, rel), out / side / rel, follow_symlinks=False)
         if plan.format == "coco":
             notes += write_side_json(root, plan.parts, set(plan.images[side]), out / side / "_annotations.coco.json")
     return notes

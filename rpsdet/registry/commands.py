@@ -54,6 +54,7 @@ def _models_import(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from rpsdet.data.coco import check_image_paths, read_coco
     from rpsdet.evaluate.report import EvalOutputs, evaluate_model
     from rpsdet.evaluate.slices import SliceThresholds
     from rpsdet.model.device import pick_device, set_threads
@@ -66,6 +67,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     coco = data / "annotations.json" if data.is_dir() else data
     if not coco.is_file():
         raise FileNotFoundError(f"{data} is neither a COCO file nor a canonical dataset with annotations.json")
+    check_image_paths(coco, read_coco(coco), [coco.parent, Path(args.root)])
     params = load_params(args.params) if Path(args.params).is_file() else {}
     cfg = params.get("evaluate", {})
     set_threads(params.get("train", {}).get("threads", 0))
@@ -106,4 +108,6 @@ def add_registry_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output folder (default eval_runs/<name>@<version>)")
     p.add_argument("--params", default="params.yaml", help="evaluate.* settings come from here")
     p.add_argument("--repo", default=".")
+    p.add_argument("--root", default=".", help="--data's images must lie inside its folder or this one (default: "
+                   "the current folder, the project)")
     p.set_defaults(func=_evaluate)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from rpsdet.classes import CLASS_NAMES
+from rpsdet.files import atomic_write
 
 IMPORT_DIR = Path("models/imported")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$")  # what GTO accepts as an artifact name
@@ -31,11 +32,11 @@ def _sha256(path: Path) -> str:
 
 def check_checkpoint(path: Path) -> dict[str, Any]:
     """The checkpoint's config if it loads into a model and detects exactly our classes; ValueError otherwise."""
-    from rpsdet.model.checkpoint import load_checkpoint
+    from rpsdet.model.checkpoint import UnsafeCheckpoint, load_checkpoint
 
     try:
-        _, cfg, _ = load_checkpoint(path)
-    except FileNotFoundError:
+        _, cfg, _ = load_checkpoint(path)  # weights_only: a pickle payload is refused, never run
+    except (FileNotFoundError, UnsafeCheckpoint):
         raise
     except Exception as exc:  # torch / pickle / state-dict errors all mean "not a usable checkpoint"
         raise ValueError(f"{path} does not load as an rpsdet checkpoint: {exc}") from None
@@ -64,5 +65,6 @@ def import_checkpoint(repo: Path, source: Path, name: str) -> dict[str, Any]:
     declared = declared or {}
     declared.setdefault("artifacts", {})[name] = {"path": target.name, "type": "model",
                                                   "desc": f"imported from {source}", "meta": meta}
-    declared_file.write_text(yaml.safe_dump(declared, sort_keys=False, allow_unicode=True))
+    with atomic_write(declared_file, encoding="utf-8") as fh:
+        fh.write(yaml.safe_dump(declared, sort_keys=False, allow_unicode=True))
     return {"name": f"{IMPORT_DIR.as_posix()}:{name}", "path": str(target), **meta}

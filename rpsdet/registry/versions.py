@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from gto.exceptions import GTOException
 
+from rpsdet.files import atomic_write
+
 SEMVER_BUMPS = ("patch", "minor", "major")
 VERSION_RE = re.compile(r"^v\d+\.\d+\.\d+$")
 KEY_METRICS = ("map50", "map", "precision", "recall")
@@ -100,13 +102,11 @@ def resolve(repo: Path, name: str, version: str | None = None, stage: str | None
     except Exception as exc:  # DVC raises several types for an unknown name or version
         raise ValueError(f"cannot find {name} {version} in {repo}: {exc}") from None
     target = (cache_dir or repo / ".rpsdet" / "models") / f"{name.replace('/', '_').replace(':', '_')}@{version}.pt"
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        with dvc.api.open(found["path"], repo=str(repo), rev=found["rev"], mode="rb") as src, open(tmp, "wb") as dst:
+    if not target.is_file():  # a unique temporary file per writer: two processes resolving at once cannot mix
+        with dvc.api.open(found["path"], repo=str(repo), rev=found["rev"], mode="rb") as src, \
+                atomic_write(target, "wb") as dst:
             while chunk := src.read(2**20):
                 dst.write(chunk)
-        tmp.replace(target)
     return target, version
 
 

@@ -5,31 +5,52 @@ mistyped, undecodable or over-rate request never runs the model. (No `from __fut
 FastAPI must see real types on the ingress methods, which Serve rebinds outside this module's namespace.)
 """
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile
 
-from rpsdet.serve.auth import AuthError, LoginGuard, TokenSigner, UserStore
+from rpsdet.serve.auth import MAX_NAME, MAX_PASSWORD, AuthError, LoginGuard, TokenSigner, UserStore
 from rpsdet.serve.config import ServeConfig
-from rpsdet.serve.limits import DecodedImage, Refused, RateLimiter, check_content_type, decode_image
+from rpsdet.serve.limits import DecodedImage, Refused, RateLimiter, check_content_type, decode_image, pillow_formats
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 WEB_ASSETS = {"index.html", "app.js", "style.css"}
+LOGIN_BODY_BYTES = 4096  # a login is two short strings: a bigger body is refused before it is parsed
+# The page loads only its own script and style files and talks only to this origin; no page may frame it.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: "
+                               "data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+                               "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
+log = logging.getLogger("ray.serve")
 api = FastAPI(title="rpsdet", version="1", description="Rock / paper / scissors hand detection. Log in at "
               "`POST /api/v1/login`, then send `Authorization: Bearer <token>`.")
+bearer = HTTPBearer(auto_error=False, description="the token from POST /api/v1/login")
 
 
 class Login(BaseModel):
-    username: str
-    password: str
+    username: str = Field(min_length=1, max_length=MAX_NAME)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD)
+
+
+@api.middleware("http")
+async def _security_headers(request: Request, call_next):
+    response = await call_next(request)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 @api.exception_handler(Refused)
@@ -77,6 +98,16 @@ async def image_from_body(request: Request, body: bytes, allowed: tuple[str, ...
     return await files[0].read()
 
 
+def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
+    """The caller's address; behind a trusted proxy, the address that proxy saw (the last X-Forwarded-For entry,
+    the one it appended: earlier entries are whatever the client sent)."""
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for", "")
+    if peer in trusted_proxies and forwarded.strip():
+        return forwarded.split(",")[-1].strip()
+    return peer
+
+
 @serve.deployment(name="ingress")
 @serve.ingress(api)
 class Ingress:
@@ -88,13 +119,16 @@ class Ingress:
         self.signer = TokenSigner(secret, config.token_ttl_s)
         self.guard = LoginGuard(self.limits.login_failures_before_lockout, self.limits.lockout_s)
         self.rate = RateLimiter(self.limits.requests_per_minute, self.limits.burst)
+        self.login_rate = RateLimiter(self.limits.logins_per_minute, self.limits.logins_per_minute)
+        self.password_checks = asyncio.Semaphore(1)  # scrypt one at a time: logins cannot take the model's CPU
+        self.decodes = asyncio.Semaphore(self.limits.concurrent_decodes)
+        self.formats = pillow_formats(self.limits.content_types)
         self.model_info = model_info
 
-    def _user(self, request: Request) -> str:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
+    def _user(self, credentials: HTTPAuthorizationCredentials | None) -> str:
+        if credentials is None or not credentials.credentials:
             raise AuthError("not logged in: send Authorization: Bearer <token> from POST /api/v1/login")
-        return self.signer.verify(token.strip())
+        return self.signer.verify(credentials.credentials.strip(), current_fingerprint=self.users.fingerprint)
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, Any]:
@@ -102,35 +136,53 @@ class Ingress:
         info = await self.model.info.remote()
         return {"status": "ok", "model_version": info["version"]}
 
-    @api.post("/api/v1/login")
-    async def login(self, body: Login) -> dict[str, Any]:
-        wait = self.guard.retry_after(body.username)
+    @api.post("/api/v1/login", openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": Login.model_json_schema()}}}})
+    async def login(self, request: Request) -> dict[str, Any]:
+        """JSON {username, password} -> a bearer token. Limits: `logins_per_minute` per client address, and
+        `login_failures_before_lockout` wrong passwords lock that name for that address only."""
+        address = client_address(request, self.cfg.trusted_proxies)
+        self.login_rate.take(address)
+        try:
+            body = Login.model_validate_json(await read_body(request, LOGIN_BODY_BYTES))
+        except ValidationError:
+            raise Refused(400, f"send JSON {{\"username\": ..., \"password\": ...}}: a name of 1-{MAX_NAME} and a "
+                          f"password of 1-{MAX_PASSWORD} characters") from None
+        key = (body.username, address)
+        wait = self.guard.retry_after(key)
         if wait > 0:
             raise Refused(429, f"too many failed logins for {body.username!r}: try again in {wait:.0f} s",
                           {"Retry-After": str(int(wait) + 1)})
-        if not await asyncio.to_thread(self.users.check, body.username, body.password):
-            self.guard.failed(body.username)
-            await asyncio.sleep(self.limits.failed_login_delay_s)
+        async with self.password_checks:
+            ok = await asyncio.to_thread(self.users.check, body.username, body.password)
+        if not ok:
+            self.guard.failed(key)
+            locked = self.guard.retry_after(key) > 0
+            log.warning("failed login for %r from %s%s", body.username, address, "; locked" if locked else "")
+            await asyncio.sleep(self.limits.failed_login_delay_s)  # waits without a thread or a model slot
             raise AuthError("wrong user name or password")
-        self.guard.succeeded(body.username)
-        token, expires = self.signer.issue(body.username)
+        self.guard.succeeded(key)
+        token, expires = self.signer.issue(body.username, fingerprint=self.users.fingerprint(body.username) or "")
+        log.info("login %r from %s", body.username, address)
         return {"token": token, "token_type": "bearer", "expires_at": expires, "user": body.username}
 
     @api.get("/api/v1/models")
-    async def models(self, request: Request) -> dict[str, Any]:
-        self._user(request)
+    async def models(self, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict[str, Any]:
+        self._user(credentials)
         return {"models": [self.model_info]}
 
     @api.post("/api/v1/detect")
-    async def detect(self, request: Request, score_threshold: float | None = None) -> dict[str, Any]:
+    async def detect(self, request: Request, score_threshold: float | None = None,
+                     credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict[str, Any]:
         """Send an image as the raw body (Content-Type image/jpeg, ...) or as a multipart file field."""
         started = time.perf_counter()
-        user = self._user(request)
+        user = self._user(credentials)
         self.rate.take(user)
         body = await read_body(request, self.limits.max_body_bytes)
         data = await image_from_body(request, body, self.limits.content_types)
-        image: DecodedImage = await asyncio.to_thread(decode_image, data, self.limits.max_pixels,
-                                                      self.limits.max_side)
+        async with self.decodes:  # bounds decode memory per ingress replica
+            image: DecodedImage = await asyncio.to_thread(decode_image, data, self.limits.max_pixels,
+                                                          self.limits.max_side, self.formats)
         result = await self.model.detect.remote(image.pixels)
         threshold = self.cfg.score_threshold if score_threshold is None else score_threshold
         names = self.model_info["class_names"]

@@ -1,8 +1,10 @@
 """Users, passwords and tokens with the standard library only.
 
 Passwords: salted scrypt hashes in a JSON file (never plain text). Tokens: `payload.signature`, an HMAC-SHA256
-over a base64url JSON payload holding the user and an expiry, so any ingress replica with the same secret can check
-them without shared state. Failed logins are slowed down and then locked out per user name.
+over a base64url JSON payload holding the user, an expiry and a fingerprint of the user's password hash, so any
+ingress replica with the same secret can check them without shared state, and removing a user or changing their
+password revokes their tokens. Failed logins are slowed down and then locked out per (user name, client address):
+a stranger cannot lock a user out from another address.
 """
 from __future__ import annotations
 
@@ -14,12 +16,16 @@ import os
 import re
 import secrets
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~16 MiB and ~50 ms per check: cheap for a login, costly for guessing
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MIN_PASSWORD = 8
+MAX_NAME = 64  # as NAME_RE
+MAX_PASSWORD = 256  # longer inputs are refused before any hashing
 
 
 class AuthError(Exception):
@@ -61,12 +67,27 @@ class UserStore:
         """Add a user or replace their password."""
         if not NAME_RE.match(name):
             raise ValueError("user names are 1-64 letters, digits, '_', '.' or '-'")
-        if len(password) < MIN_PASSWORD:
-            raise ValueError(f"passwords need at least {MIN_PASSWORD} characters")
+        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+            raise ValueError(f"passwords need {MIN_PASSWORD} to {MAX_PASSWORD} characters")
         users = self._load()
         salt = secrets.token_bytes(16)
         users[name] = {"salt": salt.hex(), "hash": _hash(password, salt, **SCRYPT).hex(), **SCRYPT}
         _write_private(self.path, json.dumps({"users": users}, indent=1) + "\n")
+
+    def remove(self, name: str) -> None:
+        """Delete a user; their tokens stop working at their next request."""
+        users = self._load()
+        if name not in users:
+            raise ValueError(f"no user {name!r} in {self.path}; users: {', '.join(sorted(users)) or 'none'}")
+        del users[name]
+        _write_private(self.path, json.dumps({"users": users}, indent=1) + "\n")
+
+    def fingerprint(self, name: str) -> str | None:
+        """A short digest of the user's current password hash (None: no such user); tokens carry it."""
+        user = self._load().get(name)
+        if user is None:
+            return None
+        return hashlib.sha256(f"rpsdet-token:{user['salt']}:{user['hash']}".encode()).hexdigest()[:16]
 
     def check(self, name: str, password: str) -> bool:
         """True when the password matches; unknown users cost as much time as known ones."""
@@ -99,51 +120,79 @@ class TokenSigner:
     secret: bytes
     ttl_s: int
 
-    def issue(self, user: str, now: float | None = None) -> tuple[str, int]:
-        """Returns (token, expiry as unix seconds)."""
+    def issue(self, user: str, now: float | None = None, fingerprint: str = "") -> tuple[str, int]:
+        """Returns (token, expiry as unix seconds); `fingerprint` is UserStore.fingerprint(user)."""
         exp = int((now if now is not None else time.time()) + self.ttl_s)
-        payload = _b64(json.dumps({"sub": user, "exp": exp}, separators=(",", ":")).encode())
+        claims = {"sub": user, "exp": exp, "fp": fingerprint}
+        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{payload}.{self._sign(payload)}", exp
 
-    def verify(self, token: str, now: float | None = None) -> str:
-        """The user name in a valid, unexpired token; AuthError otherwise."""
+    def verify(self, token: str, now: float | None = None,
+               current_fingerprint: Callable[[str], str | None] | None = None) -> str:
+        """The user name in a valid, unexpired token; AuthError otherwise. With `current_fingerprint`, a token
+        of a removed user, or issued before a password change, is refused too."""
         payload, _, signature = token.partition(".")
-        if not payload or not signature or not hmac.compare_digest(signature, self._sign(payload)):
+        expected = self._sign(payload).encode()
+        # bytes, not str: compare_digest raises TypeError on a non-ASCII str (a 500 instead of a 401)
+        if not payload or not signature or not hmac.compare_digest(signature.encode("utf-8", "replace"), expected):
             raise AuthError("invalid token: log in again")
         try:
             claims = json.loads(_unb64(payload))
-            user, exp = str(claims["sub"]), float(claims["exp"])
+            user, exp, fingerprint = str(claims["sub"]), float(claims["exp"]), str(claims.get("fp", ""))
         except (ValueError, KeyError, TypeError):
             raise AuthError("invalid token: log in again") from None
         if (now if now is not None else time.time()) >= exp:
             raise AuthError("token expired: log in again")
+        if current_fingerprint is not None:
+            current = current_fingerprint(user)
+            if current is None or not hmac.compare_digest(current.encode(), fingerprint.encode()):
+                raise AuthError("token revoked (the user was removed or the password changed): log in again")
         return user
 
     def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self.secret, payload.encode(), hashlib.sha256).digest())
+        return _b64(hmac.new(self.secret, payload.encode("utf-8", "replace"), hashlib.sha256).digest())
 
 
 class LoginGuard:
-    """Counts failed logins per user name; after `max_failures` the name is locked for `lockout_s`."""
+    """Counts failed logins per key (user name, client address); after `max_failures` in a row the key is locked
+    for `lockout_s`. A record ends `lockout_s` after its last failure, and at most `max_records` are kept (the
+    oldest go first), so a flood of made-up names cannot grow memory without bound."""
 
-    def __init__(self, max_failures: int, lockout_s: float):
+    def __init__(self, max_failures: int, lockout_s: float, max_records: int = 10_000):
         self.max_failures = max_failures
         self.lockout_s = lockout_s
-        self._failures: dict[str, int] = {}
-        self._locked_until: dict[str, float] = {}
+        self.max_records = max_records
+        self._records: OrderedDict[Hashable, tuple[int, float, float]] = OrderedDict()  # failures, last, locked
 
-    def retry_after(self, name: str, now: float | None = None) -> float:
-        """Seconds until `name` may try again (0 = now)."""
-        left = self._locked_until.get(name, 0.0) - (now if now is not None else time.monotonic())
-        return max(0.0, left)
+    def _now(self, now: float | None) -> float:
+        return now if now is not None else time.monotonic()
 
-    def failed(self, name: str, now: float | None = None) -> None:
-        count = self._failures.get(name, 0) + 1
+    def _expire(self, now: float) -> None:
+        while self._records:
+            key, (_, last, locked_until) = next(iter(self._records.items()))
+            if max(last + self.lockout_s, locked_until) > now and len(self._records) <= self.max_records:
+                break
+            del self._records[key]
+
+    def retry_after(self, key: Hashable, now: float | None = None) -> float:
+        """Seconds until `key` may try again (0 = now)."""
+        now = self._now(now)
+        self._expire(now)
+        record = self._records.get(key)
+        return max(0.0, record[2] - now) if record else 0.0
+
+    def failed(self, key: Hashable, now: float | None = None) -> None:
+        now = self._now(now)
+        self._expire(now)
+        count, _, locked_until = self._records.pop(key, (0, now, 0.0))
+        count += 1
         if count >= self.max_failures:
-            self._locked_until[name] = (now if now is not None else time.monotonic()) + self.lockout_s
-            count = 0
-        self._failures[name] = count
+            count, locked_until = 0, now + self.lockout_s
+        self._records[key] = (count, now, locked_until)  # most recent last: expiry walks from the front
+        self._expire(now)
 
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(name, None)
-        self._locked_until.pop(name, None)
+    def succeeded(self, key: Hashable) -> None:
+        self._records.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._records)

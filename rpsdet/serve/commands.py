@@ -1,4 +1,4 @@
-"""`rpsdet serve` and `rpsdet users add`: the command-line side of the serve package."""
+"""`rpsdet serve` and `rpsdet users add|remove`: the command-line side of the serve package."""
 from __future__ import annotations
 
 import argparse
@@ -44,6 +44,16 @@ def _users_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _users_remove(args: argparse.Namespace) -> int:
+    from rpsdet.serve.auth import UserStore
+    from rpsdet.serve.config import ServeConfig
+
+    path = Path(args.file or ServeConfig.from_params(_serve_params(args.params)).users_file)
+    UserStore(path).remove(args.name)
+    print(f"user {args.name} removed from {path}; their tokens stop working at their next request")
+    return 0
+
+
 def _gpus(text: str) -> str | float:
     return text if text == "auto" else float(text)
 
@@ -71,3 +81,8 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--file", help="users file (default params serve.users_file)")
     p.add_argument("--params", default="params.yaml")
     p.set_defaults(func=_users_add)
+    p = users.add_parser("remove", help="remove a user; their tokens stop working at once")
+    p.add_argument("name")
+    p.add_argument("--file", help="users file (default params serve.users_file)")
+    p.add_argument("--params", default="params.yaml")
+    p.set_defaults(func=_users_remove)

@@ -12,14 +12,18 @@ class Limits:
     """What the ingress refuses before any model work (see README, Publish and serve)."""
 
     max_body_bytes: int = 10 * 2**20  # 413 above this
-    max_pixels: int = 40_000_000  # 400 above this: decompression bombs are refused from the header alone
+    # 400 above this, from the header alone (decompression bombs). The phone page sends <= 1280 px; 16 Mpx still
+    # takes a 12-16 Mpx camera original sent with curl.
+    max_pixels: int = 16_000_000
     max_side: int = 1024  # decoded images are shrunk to this longest side before they travel to the model
     content_types: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp", "image/bmp")
+    concurrent_decodes: int = 2  # per ingress replica: bounds decode memory (the rest wait their turn)
     requests_per_minute: int = 120  # per user, token bucket
     burst: int = 20
-    login_failures_before_lockout: int = 5
+    logins_per_minute: int = 20  # per client address, every login attempt counts (429 beyond)
+    login_failures_before_lockout: int = 5  # per (user name, client address)
     lockout_s: float = 60.0
-    failed_login_delay_s: float = 0.5  # every wrong password costs the caller this long
+    failed_login_delay_s: float = 0.5  # every wrong password costs the caller this long (an async wait)
 
 
 PROXY_LOCATIONS = ("HeadOnly", "EveryNode")
@@ -45,6 +49,11 @@ class ServeConfig:
     # front); on one machine several nodes would fight over the same port.
     proxy_location: str = "HeadOnly"
     autoscaling: dict[str, Any] | None = None  # Ray Serve autoscaling_config; replaces `replicas` when set
+    request_timeout_s: float = 30.0  # Serve's HTTP proxy ends any request still running after this (408)
+    ingress_max_ongoing_requests: int = 256  # async ingress: slow logins and uploads must not queue /detect
+    # Client addresses whose X-Forwarded-For header is believed (a TLS proxy on this machine: 127.0.0.1);
+    # login limits and lockouts key on the address the proxy saw.
+    trusted_proxies: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -55,9 +64,15 @@ class ServeConfig:
         _check_keys("serve.limits", limits, Limits)
         if "content_types" in limits:
             limits["content_types"] = tuple(limits["content_types"])
+        if "trusted_proxies" in params:
+            params["trusted_proxies"] = tuple(params["trusted_proxies"] or ())
         cfg = cls(**params, limits=Limits(**limits))
-        if cfg.max_batch_size < 1 or cfg.replicas < 1 or cfg.threads_per_replica < 1:
-            raise ValueError("serve.max_batch_size, serve.replicas and serve.threads_per_replica must be >= 1")
+        if min(cfg.max_batch_size, cfg.replicas, cfg.threads_per_replica, cfg.ingress_max_ongoing_requests,
+               cfg.limits.concurrent_decodes, cfg.limits.logins_per_minute) < 1:
+            raise ValueError("serve.max_batch_size, replicas, threads_per_replica, ingress_max_ongoing_requests, "
+                             "limits.concurrent_decodes and limits.logins_per_minute must be >= 1")
+        if cfg.request_timeout_s <= 0:
+            raise ValueError(f"serve.request_timeout_s must be > 0, got {cfg.request_timeout_s!r}")
         if cfg.backend not in BACKENDS:
             raise ValueError(f"serve.backend must be one of {BACKENDS}, got {cfg.backend!r}")
         if cfg.proxy_location not in PROXY_LOCATIONS:

@@ -9,8 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from rpsdet.model.checkpoint import read_checkpoint
 from rpsdet.ray_cluster import cluster_address, start_ray
 from rpsdet.serve.auth import load_or_create_secret
 from rpsdet.serve.config import ServeConfig
@@ -29,10 +28,7 @@ def gpus_per_replica(setting: str | float) -> float:
 
 def checkpoint_info(path: Path, name: str, version: str, stage: str | None) -> dict[str, Any]:
     """What /api/v1/models tells users, read from the checkpoint's own config (no model is built)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = ckpt.get("config", {}) if isinstance(ckpt, dict) else {}
-    if "class_names" not in cfg:
-        raise ValueError(f"{path} is not an rpsdet checkpoint")
+    cfg = read_checkpoint(path)["config"]  # weights_only: a pickle payload is refused, never run
     return {"name": name, "version": version, "stage": stage, "arch": cfg.get("arch"),
             "image_size": cfg.get("image_size"), "class_names": list(cfg["class_names"])}
 
@@ -51,14 +47,22 @@ def build_app(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig, num_gpus
                            "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(cfg.threads_per_replica)}}},
     ).bind(str(Path(checkpoint).resolve()), info, cfg.threads_per_replica, "cuda" if num_gpus > 0 else "cpu",
            cfg.max_batch_size, cfg.batch_wait_timeout_s, cfg.min_score, cfg.backend)
-    return Ingress.options(ray_actor_options={"num_cpus": 0.1}).bind(model, cfg, secret, info)
+    # The ingress is async: a high max_ongoing_requests lets waiting logins and uploads share it without
+    # queueing /detect behind them (Serve's default is 5 per replica).
+    return Ingress.options(max_ongoing_requests=cfg.ingress_max_ongoing_requests,
+                           ray_actor_options={"num_cpus": 0.1}).bind(model, cfg, secret, info)
+
+
+def http_options(cfg: ServeConfig) -> dict[str, Any]:
+    """Serve's HTTP proxy: where it listens and how long any request may run."""
+    return {"host": cfg.host, "port": cfg.port, "request_timeout_s": cfg.request_timeout_s}
 
 
 def deploy(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig) -> str:
     """Serve the app on cfg.host:cfg.port; returns the base URL once every replica is warm."""
     from ray import serve
 
-    serve.start(proxy_location=cfg.proxy_location, http_options={"host": cfg.host, "port": cfg.port})
+    serve.start(proxy_location=cfg.proxy_location, http_options=http_options(cfg))
     secret = load_or_create_secret(Path(cfg.secret_file))
     serve.run(build_app(checkpoint, info, cfg, gpus_per_replica(cfg.num_gpus), secret), name=APP_NAME,
               route_prefix="/")

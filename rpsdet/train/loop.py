@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from rpsdet.classes import CLASS_NAMES
 from rpsdet.evaluate.run import evaluate_dataset
-from rpsdet.model.checkpoint import load_checkpoint, save_checkpoint
+from rpsdet.model.checkpoint import load_checkpoint, read_torch_file, save_checkpoint
 from rpsdet.model.device import pick_device, set_threads
 from rpsdet.model.factory import build_effdet
 from rpsdet.model.predict import Detector
@@ -102,7 +102,7 @@ def resumable_state(state_path: Path | None, cfg: TrainConfig) -> dict[str, Any]
     """The saved state of an interrupted run with the same config, else None (start fresh)."""
     if not cfg.resume or state_path is None or not Path(state_path).is_file():
         return None
-    state = torch.load(state_path, map_location="cpu", weights_only=False)
+    state = read_torch_file(state_path)  # weights_only: tensors and plain data
     if state.get("train") != asdict(cfg) or state.get("epoch", 0) >= cfg.epochs:
         return None
     return state

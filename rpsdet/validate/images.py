@@ -19,6 +19,9 @@ FORMAT_SUFFIXES = {
     "JPEG": {".jpg", ".jpeg"}, "PNG": {".png"}, "BMP": {".bmp"}, "WEBP": {".webp"}, "TIFF": {".tif", ".tiff"},
 }
 SUFFIX_FORMAT = {s: f for f, suffixes in FORMAT_SUFFIXES.items() for s in suffixes}
+# The only decoders a source file may reach, whatever its name says: Pillow would otherwise try every format it
+# knows (EPS runs Ghostscript where it is installed). JPEG covers phones' MPO files.
+ACCEPTED_FORMATS = list(FORMAT_SUFFIXES)
 EXIF_ORIENTATION = 0x0112
 SWAPS_AXES = {5, 6, 7, 8}
 THUMB = 16  # side of the colour thumbnail that confirms near-duplicates
@@ -88,7 +91,7 @@ def inspect_image(root: str, rel: str, max_pixels: int, dest: str = "") -> Image
         info.error, info.detail = "zero_byte_image", "the file is empty (0 bytes); re-copy it from the original"
         return info
     try:
-        with Image.open(BytesIO(data)) as im:
+        with Image.open(BytesIO(data), formats=ACCEPTED_FORMATS) as im:
             info.format, info.mode, info.raw_size = im.format, im.mode, im.size
             if im.width * im.height > max_pixels:
                 info.error = "decompression_bomb"
@@ -111,8 +114,8 @@ def inspect_image(root: str, rel: str, max_pixels: int, dest: str = "") -> Image
         info.error, info.detail = "decompression_bomb", f"refused by Pillow without decoding ({exc})"
     except UnidentifiedImageError:  # its message names a memory address: the report would differ on every run
         info.error = "undecodable_image"
-        info.detail = (f"not an image: the bytes match no format Pillow reads ({', '.join(FORMAT_SUFFIXES)}); "
-                       "re-export or re-copy it")
+        info.detail = (f"not an image in an accepted format: the bytes are not {', '.join(FORMAT_SUFFIXES)}; "
+                       "convert it to JPEG/PNG, or re-export or re-copy it")
     except Exception as exc:  # Pillow raises many types for broken files; each is a finding, not a crash
         message = str(exc)
         info.error = "truncated_image" if "truncated" in message else "undecodable_image"

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from rpsdet.validate.decide import Decision
-from rpsdet.validate.images import SUFFIX_FORMAT
+from rpsdet.validate.images import ACCEPTED_FORMATS, SUFFIX_FORMAT
 
 HIGH_BIT_MODES = {"I;16", "I;16B", "I;16L", "I", "F"}
 
@@ -34,7 +34,7 @@ def write_image(src: Path, dest: Path, d: Decision) -> None:
         if not dest.is_file():
             shutil.copyfile(src, dest)
         return
-    with Image.open(src) as im:
+    with Image.open(src, formats=ACCEPTED_FORMATS) as im:
         im.load()
         im = to_rgb(ImageOps.exif_transpose(im))
     if im.size != d.size:

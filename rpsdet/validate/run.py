@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rpsdet.data.coco import ImageRecord, image_id_for, write_coco
 from rpsdet.data.formats import IMAGE_SUFFIXES, Source, read_source
-from rpsdet.data.formats.base import list_files
+from rpsdet.data.formats.base import inside, list_files, real_file, skipped_links
 from rpsdet.data.formats.yolo_reader import NAME_FILES
 from rpsdet.validate import duplicates
 from rpsdet.validate.config import ValidateConfig
@@ -19,6 +19,7 @@ from rpsdet.validate.findings import FLAGGED, KEPT, QUARANTINED, Finding
 from rpsdet.validate.geometry import iou
 from rpsdet.validate.images import ImageInfo, inspect_images
 from rpsdet.validate.materialize import write_image
+from rpsdet.validate.output_folder import MARKER, refuse_unsafe_output, reset_output
 from rpsdet.validate.report import summarize, write_report
 
 
@@ -88,10 +89,13 @@ def stray_files(src: Path, source: Source) -> list[Finding]:
     used = {*source.images, *(a.file for a in source.annotations.values()), *(p.file for p in source.problems)}
     found = []
     for rel in list_files(src):
-        if rel not in used and rel.rsplit("/", 1)[-1] not in CLASS_NAME_FILES:
+        if rel not in used and rel.rsplit("/", 1)[-1] not in CLASS_NAME_FILES and rel != MARKER:
             found.append(Finding("", rel, "stray_file", f"not an image ({', '.join(IMAGE_SUFFIXES)}) nor a "
                                  f"{source.format} annotation; ignored. Convert it to JPEG/PNG if it is a photo, "
                                  "else remove it from the source", FLAGGED))
+    for rel, why in skipped_links(src):
+        found.append(Finding("", rel, "skipped_link", f"a symbolic link: {why}; not read and not copied. Copy the "
+                             "file itself into the source if it belongs to the dataset", FLAGGED))
     return found
 
 
@@ -105,20 +109,20 @@ def _reference_infos(cfg: ValidateConfig) -> tuple[Path, list[ImageInfo]] | None
 
 
 def _copy_original(src: Path, out: Path, rel: str, copied: set[str]) -> None:
-    if rel and rel not in copied and (src / rel).is_file():
+    if rel and rel not in copied and (src / rel).is_file() and inside(src, src / rel):
         dest = out / "quarantine" / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src / rel, dest)
+        shutil.copy2(real_file(src, rel), dest, follow_symlinks=False)
         copied.add(rel)
 
 
 def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, name: str | None = None) -> dict:
     """Write out/images, out/annotations.json, out/report.{csv,json}, out/quarantine/; return the summary."""
     src, out, cfg = Path(src), Path(out), cfg or ValidateConfig()
+    refuse_unsafe_output(src, out)
     source = read_source(src, cfg.format)
-    if out.exists():
-        shutil.rmtree(out)
-    (out / "images").mkdir(parents=True)
+    reset_output(out)
+    (out / "images").mkdir()
     dests = {rel: str(out / "images" / _output_name(rel, source.image_root)) for rel in source.images}
     infos = inspect_images(src, source.images, cfg.max_pixels, cfg.workers, dests)
     problems: dict[str, list] = {}

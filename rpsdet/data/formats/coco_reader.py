@@ -6,13 +6,13 @@ import json
 import math
 from pathlib import Path
 
-from rpsdet.data.formats.base import Problem, RawAnnotation, RawObject, Source, list_images, read_text
+from rpsdet.data.formats.base import Problem, RawAnnotation, RawObject, Source, inside, list_images, read_text
 
 
 def coco_files(root: Path) -> list[Path]:
     """JSON files where COCO exports put them: the source root and an `annotations/` folder."""
     found = [*root.glob("*.json"), *(root / "annotations").glob("*.json")]
-    return sorted(p for p in found if p.is_file())
+    return sorted(p for p in found if p.is_file() and inside(root, p))  # never a link out of the source
 
 
 def _bbox(value: object) -> tuple[float, float, float, float] | str:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from rpsdet.data.formats.base import Problem, RawAnnotation, RawObject, Source, list_files, list_images, read_text
+from rpsdet.data.formats.base import (Problem, RawAnnotation, RawObject, Source, inside, list_files, list_images,
+                                      read_text)
 
 NAME_FILES = ("classes.txt", "obj.names")
 
@@ -32,12 +33,12 @@ def _names_from_yaml(path: Path) -> list[str] | None:
 
 def class_names(root: Path) -> tuple[list[str] | None, str]:
     """Class names and the file they came from; (None, reason) when no usable names file exists."""
-    for path in sorted([*root.glob("*.yaml"), *root.glob("*.yml")]):
+    for path in sorted(p for p in [*root.glob("*.yaml"), *root.glob("*.yml")] if inside(root, p)):
         names = _names_from_yaml(path)
         if names is not None:
             return names, path.name
     for name in NAME_FILES:
-        if (root / name).is_file():
+        if (root / name).is_file() and inside(root, root / name):  # never a link out of the source
             lines = [ln.strip() for ln in read_text(root / name).splitlines()]
             return [ln for ln in lines if ln], name
     return None, "no data.yaml / classes.txt with class names"
@@ -91,7 +92,7 @@ def read_yolo_source(root: Path) -> Source:
     used: set[Path] = set()
     for image in src.images:
         path = label_path(root, image)
-        if not path.is_file():
+        if not path.is_file() or not inside(root, path):  # a link out of the source is reported, never read
             continue
         used.add(path)
         file = str(path.relative_to(root))
