@@ -1,6 +1,7 @@
 """DVC stage: cleanlab label quality on the test split (every model that never trained on it, averaged) and, with
 train_folds > 0, on the train split by K-fold cross-validation; near-duplicate pairs whose labels disagree join the
 same review queue. Writes data/label_quality/ and metrics/label_quality.json."""
+from dataclasses import asdict
 from pathlib import Path
 
 from rpsdet.data.coco import read_coco
@@ -32,8 +33,8 @@ for name, folds in jobs:
     else:
         found = predictions.ensemble([Path(m) for m in cfg["models"]], coco_path, records, cfg["score_floor"],
                                      device)
-    temperature = evidence.fit_temperature(records, found) if cfg["calibrate"] else 1.0
-    reviews = scoring.review(records, evidence.calibrate(found, temperature))
+    calibration = evidence.fit_calibration(records, found) if cfg["calibrate"] else evidence.Calibration()
+    reviews = scoring.review(records, evidence.calibrate(found, calibration))
     ids = {r.id for r in records}
     mine = [p for p in pairs if p.record.id in ids or p.partner.id in ids]
     pair_ids = {r.id for p in mine for r in (p.record, p.partner) if r.id in ids}
@@ -41,7 +42,7 @@ for name, folds in jobs:
                      queue.write_pairs(out / name, mine, validated),
                      queue.write_singles(out / name, reviews, coco_path, records, cfg["review_top"]))
     kept = queue.write_reviewed(out / f"{name}_reviewed.json", coco_path, records, reviews, pair_ids, cfg["action"])
-    metrics[name] = {"images": len(records), "temperature": round(temperature, 4),
+    metrics[name] = {"images": len(records), "calibration": {k: round(v, 4) for k, v in asdict(calibration).items()},
                      "flagged": sum(r.issue for r in reviews), "disagreeing_pairs": len(mine),
                      "in_disagreeing_pairs": len(pair_ids), "kept": kept}
     manifest = Path(params["data"]["source"]) / name / "defects_manifest.json"

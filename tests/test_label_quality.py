@@ -55,19 +55,19 @@ def test_fusion_averages_the_models():
     assert len(fused[SCISSORS]) == 0
 
 
-def test_temperature_sharpens_an_underconfident_model():
+def test_calibration_lifts_a_timid_models_correct_boxes_above_its_wrong_ones():
     rng = np.random.default_rng(0)
     records, preds = [], []
-    for i in range(60):  # correct boxes score ~0.6, wrong ones ~0.3: both too timid
+    for i in range(60):  # correct boxes score ~0.3, wrong ones ~0.05: a weak model, both below 0.5
         box = (20.0, 20.0, 120.0, 140.0)
         records.append(image(i, [box], [ROCK]))
-        preds.append(pred((*box, float(rng.uniform(0.55, 0.7)), ROCK), (200, 20, 260, 90,
-                                                                        float(rng.uniform(0.2, 0.4)), PAPER)))
-    t = evidence.fit_temperature(records, preds)
-    assert t < 0.5
-    calibrated = evidence.calibrate(preds, t)
+        preds.append(pred((*box, float(rng.uniform(0.25, 0.35)), ROCK),
+                          (200, 20, 260, 90, float(rng.uniform(0.02, 0.08)), PAPER)))
+    cal = evidence.fit_calibration(records, preds)
+    assert cal.temperature < 1.0 and cal.shift > 0  # sharper, and shifted up: a temperature alone cannot do this
+    calibrated = evidence.calibrate(preds, cal)
     assert calibrated[0][ROCK][0, 4] > 0.9 > 0.1 > calibrated[0][PAPER][0, 4]
-    assert np.allclose(evidence.calibrate(preds, 1.0)[0][ROCK], preds[0][ROCK])
+    assert np.allclose(evidence.calibrate(preds, evidence.Calibration())[0][ROCK], preds[0][ROCK])
 
 
 def clean_set(n: int = 12) -> tuple[list[ImageRecord], list[list[np.ndarray]]]:
@@ -174,8 +174,7 @@ def test_the_flow_on_a_real_detector_ranks_injected_noise_first(tiny_splits, tmp
     w, h = clean[2].width, clean[2].height
     clean[2].boxes.append((0.0, 0.0, w / 8, h / 8))  # a box in a corner where nothing is predicted
     clean[2].labels.append(ROCK)
-    t = evidence.fit_temperature(clean, preds)
-    reviews = scoring.review(clean, evidence.calibrate(preds, t))
+    reviews = scoring.review(clean, evidence.calibrate(preds, evidence.fit_calibration(clean, preds)))
     assert len(reviews) == len(clean) and all(0.0 <= r.score <= 1.0 for r in reviews)
     assert len(noisy & {r.image_id for r in reviews[:5]}) >= 2
     measured = precision_recall(reviews, noisy)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from cleanlab.internal.constants import BADLOC_THRESHOLD_FACTOR, OVERLOOKED_THRESHOLD_FACTOR
+from cleanlab.internal.constants import ALPHA, BADLOC_THRESHOLD_FACTOR, OVERLOOKED_THRESHOLD_FACTOR
 from cleanlab.object_detection import filter as cl_filter
 from cleanlab.object_detection import rank as cl_rank
 
@@ -98,15 +98,16 @@ def _box_scores(label: dict, pred: Prediction, swap: np.ndarray, badloc: np.ndar
 
 
 def review(records: list[ImageRecord], predictions: list[Prediction]) -> list[Review]:
-    """Score every image; most suspicious first (issues first, then by worst box score)."""
+    """Score every image; most suspicious first: by worst box score (the verdict is a column, not the order)."""
     labels = cleanlab_labels(records)
     with warnings.catch_warnings():  # cleanlab warns about images without labels or predictions: handled here
         warnings.simplefilter("ignore")
         issues = cl_filter.find_label_issues(labels, predictions)
         image_scores = cl_rank.get_label_quality_scores(labels, predictions, verbose=False)
-        swap = cl_rank.compute_swap_box_scores(labels=labels, predictions=predictions)
-        badloc = cl_rank.compute_badloc_box_scores(labels=labels, predictions=predictions)
-        overlooked = cl_rank.compute_overlooked_box_scores(labels=labels, predictions=predictions)
+        shared = cl_rank._get_valid_inputs_for_compute_scores(ALPHA, labels, predictions)  # computed once for all 3
+        swap = cl_rank.compute_swap_box_scores(auxiliary_inputs=shared)
+        badloc = cl_rank.compute_badloc_box_scores(auxiliary_inputs=shared)
+        overlooked = cl_rank.compute_overlooked_box_scores(auxiliary_inputs=shared)
         cutoffs = cl_filter._get_per_class_ap(labels, predictions)  # what find_label_issues compares boxes with
     out = []
     for i, rec in enumerate(records):
@@ -116,4 +117,4 @@ def review(records: list[ImageRecord], predictions: list[Prediction]) -> list[Re
         out.append(Review(rec.id, rec.file_name, round(worst.score, 5), bool(issues[i]) or explicit, worst.kind,
                           [round(v, 1) for v in worst.box], worst.label, round(float(image_scores[i]), 5),
                           bool(issues[i])))
-    return sorted(out, key=lambda r: (not r.issue, r.score, r.image_id))
+    return sorted(out, key=lambda r: (r.score, r.image_id))
