@@ -91,8 +91,8 @@ def write_singles(out: Path, reviews: list[Review], coco_path: Path, records: li
         suspects = [(r.box, f"{r.kind}: {r.label}")] if r.box else []
         _draw(coco_path, by_id[r.image_id], suspects).save(out / "thumbs" / f"{r.image_id}.jpg", quality=85)
         rows.append(f"<tr><td>{n}</td><td><img src='thumbs/{r.image_id}.jpg'></td><td>{html.escape(r.file_name)}"
-                    f"</td><td>{r.score:.4f}</td><td>{'yes' if r.issue else ''}</td><td>{r.kind}</td>"
-                    f"<td>{html.escape(r.label)}</td><td>{r.cleanlab_score:.4f}</td></tr>")
+                    f"</td><td>{r.score:.3g}</td><td>{'yes' if r.issue else ''}</td><td>{r.kind}</td>"
+                    f"<td>{html.escape(r.label)}</td><td>{r.cleanlab_score:.3g}</td></tr>")
     return rows
 
 

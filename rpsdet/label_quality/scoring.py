@@ -99,6 +99,8 @@ def _box_scores(label: dict, pred: Prediction, swap: np.ndarray, badloc: np.ndar
 
 def review(records: list[ImageRecord], predictions: list[Prediction]) -> list[Review]:
     """Score every image; most suspicious first: by worst box score (the verdict is a column, not the order)."""
+    if not records:
+        return []
     labels = cleanlab_labels(records)
     with warnings.catch_warnings():  # cleanlab warns about images without labels or predictions: handled here
         warnings.simplefilter("ignore")
@@ -114,7 +116,7 @@ def review(records: list[ImageRecord], predictions: list[Prediction]) -> list[Re
         found = _box_scores(labels[i], predictions[i], swap[i], badloc[i], overlooked[i], cutoffs)
         worst = min(found) if found else BoxScore(1.0, "", [], "", False, 0.0)
         explicit = any(b.explicit and b.score < b.cutoff for b in found)
-        out.append(Review(rec.id, rec.file_name, round(worst.score, 5), bool(issues[i]) or explicit, worst.kind,
-                          [round(v, 1) for v in worst.box], worst.label, round(float(image_scores[i]), 5),
+        out.append(Review(rec.id, rec.file_name, worst.score, bool(issues[i]) or explicit, worst.kind,
+                          [round(v, 1) for v in worst.box], worst.label, float(image_scores[i]),
                           bool(issues[i])))
     return sorted(out, key=lambda r: (r.score, r.image_id))
