@@ -138,6 +138,16 @@ def test_a_swapped_class_is_caught_by_cleanlab_above_its_threshold_and_explicitl
     assert sum(r.issue for r in reviews.values()) == 2
 
 
+def test_injected_noise_ids_are_the_canonical_ids_of_the_label_issue_entries(tmp_path):
+    from rpsdet.data.coco import image_id_for
+    from rpsdet.label_quality.measure import injected_noise
+
+    (tmp_path / "m.json").write_text(json.dumps([
+        {"kind": "swapped_class", "image": "JPEGImages/a.jpg", "check": "label_issue"},
+        {"kind": "truncated", "image": "JPEGImages/b.jpg", "check": "truncated_image"}]))
+    assert injected_noise(tmp_path / "m.json", "test") == {image_id_for("test/JPEGImages/a.jpg")}
+
+
 def test_precision_recall_and_precision_at_k():
     reviews = [Review(i, "", i / 10, i < 4, "", [], "", 1.0, False) for i in range(10)]
     assert precision_recall(reviews, {0, 1, 7}) == {"flagged": 4, "noisy": 3, "true_positives": 2, "precision": 0.5,
