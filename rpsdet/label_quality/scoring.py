@@ -11,8 +11,8 @@ that no label covers for an overlooked object. Its blind spots, handled here:
   - an image labelled as background where the model finds hands is only caught above 0.95; here its score is
     1 - the best prediction's score (a suspect missing label);
   - the image order: each image is ranked by its worst box score, never by a constant 1.0.
-The verdict on these explicit scores uses cleanlab's own cut-off (find_label_issues: a box is an issue at or below
-0.8 x 0.25 x its class's AP over the set), so it tightens with a weak model instead of flagging everything.
+The verdict on these explicit scores uses cleanlab's own cut-off (find_label_issues flags a box at or below
+0.8 x 0.25 x its class's AP over the set; an explicit score is flagged below it), so it tightens with a weak model.
 """
 from __future__ import annotations
 
