@@ -1,97 +1,112 @@
-"""cleanlab against the injected label noise: is the verdict limited by its thresholds or by the model?
+"""Label quality against the injected label noise: what each model, the models' average and calibration give.
 
-Run after `dvc repro`. Predicts the test split with the label_quality model (and round 2's when there is one),
-then scores cleanlab three ways against the defects manifest's `label_issue` images:
-  - the default verdict (`find_label_issues`, what the label_quality stage reports);
-  - the ranking alone: precision at k = number of noisy images (R-precision);
-  - an oracle: cleanlab's own per-box scores with their thresholds swept and the best pair picked *on these very
-    labels*. It is an upper bound on what tuning thresholds could give, not a usable default.
+Run after `dvc repro` (it needs the synthetic test source's defects_manifest.json). For every model of
+label_quality.models alone, any extra checkpoints given on the command line (that never trained on the test set:
+weaker or stronger models, to see precision / recall against model quality), and the average of
+label_quality.models (what the stage uses), it predicts the test split once down to label_quality.score_floor, then
+scores, side by side:
+  - the default verdict (rpsdet.label_quality.scoring.review) with and without temperature calibration, and at
+    the old floor of 0.05 (the same predictions, cut there);
+  - cleanlab's own verdict alone (find_label_issues on the same predictions);
+  - the ranking: precision@k (= recall@k) for k = the number of noisy images.
+Model quality is the test mAP50 of those predictions (pycocotools, against the test labels as given).
 Writes metrics/bench_label_quality.json and prints a table.
+
+    python bench/bench_label_quality.py [--models CKPT ...]
 """
 from __future__ import annotations
 
-import itertools
-import json
+import argparse
 import sys
+import time
 import warnings
 from pathlib import Path
-
-import numpy as np
-from cleanlab.object_detection import rank as cl_rank
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info  # noqa: E402
 
-from rpsdet.data.coco import image_id_for, read_coco  # noqa: E402
+from rpsdet.data.coco import ImageRecord, read_coco, to_coco_dict  # noqa: E402
+from rpsdet.evaluate.coco_metrics import coco_metrics  # noqa: E402
 from rpsdet.files import write_json  # noqa: E402
+from rpsdet.label_quality import evidence, scoring  # noqa: E402
+from rpsdet.label_quality.measure import injected_noise, precision_recall  # noqa: E402
+from rpsdet.label_quality.predictions import predict  # noqa: E402
+from rpsdet.model.device import set_threads  # noqa: E402
 from rpsdet.model.predict import Detector  # noqa: E402
 from rpsdet.params import load_params  # noqa: E402
-from rpsdet.validate import label_quality as lq  # noqa: E402
 
-HIGH = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)  # cleanlab's default high_probability_threshold is 0.95
-LOW = (0.1, 0.3, 0.5)  # and low_probability_threshold 0.5
-IMAGE = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)  # an image is flagged when its worst box scores below this
+OLD_FLOOR = 0.05  # the floor before this release
 
 
-def _pr(flagged: np.ndarray, noisy: np.ndarray) -> tuple[float, float]:
-    hit = int((flagged & noisy).sum())
-    return (round(hit / flagged.sum(), 3) if flagged.any() else 0.0), round(hit / noisy.sum(), 3)
+def map50(records: list[ImageRecord], preds: list[evidence.Prediction]) -> float:
+    results = [{"image_id": r.id, "category_id": c + 1, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": s}
+               for r, p in zip(records, preds) for c, rows in enumerate(p) for x1, y1, x2, y2, s in rows.tolist()]
+    return round(coco_metrics(to_coco_dict(records), results)["map50"], 4)
 
 
-def _worst(scores: list[np.ndarray]) -> np.ndarray:
-    return np.array([np.nanmin(s) if len(s) and not np.all(np.isnan(s)) else 1.0 for s in scores])
+def cut(preds: list[evidence.Prediction], floor: float) -> list[evidence.Prediction]:
+    """The predictions a higher floor would have given (the Detector's detections above a threshold are the same
+    whatever lower threshold it ran at)."""
+    return [[a[a[:, 4] >= floor] for a in p] for p in preds]
 
 
-def score_model(model: Path, coco_path: Path, noisy_ids: set[int], threshold: float) -> dict:
-    records = read_coco(coco_path)
-    detections = lq.predict(Detector.from_checkpoint(model), coco_path, records, threshold)
-    labels, predictions = lq.cleanlab_inputs(records, detections)
-    noisy = np.array([r.id in noisy_ids for r in records])
-    reviews = {r.image_id: r for r in lq.review(records, detections)}
-    default = np.array([reviews[r.id].issue for r in records])
-    quality = np.array([reviews[r.id].score for r in records])
-    top_k = np.zeros(len(records), bool)
-    top_k[np.argsort(quality)[:noisy.sum()]] = True
-    best = None
-    for high, low in itertools.product(HIGH, LOW):
-        worst = np.minimum.reduce([
-            _worst(cl_rank.compute_overlooked_box_scores(labels=labels, predictions=predictions,
-                                                         high_probability_threshold=high)),
-            _worst(cl_rank.compute_swap_box_scores(labels=labels, predictions=predictions,
-                                                   high_probability_threshold=high)),
-            _worst(cl_rank.compute_badloc_box_scores(labels=labels, predictions=predictions,
-                                                     low_probability_threshold=low))])
-        for cut in IMAGE:
-            p, r = _pr(worst < cut, noisy)
-            if best is None or min(p, r) > min(best["precision"], best["recall"]):
-                best = {"precision": p, "recall": r, "high_probability_threshold": high,
-                        "low_probability_threshold": low, "image_threshold": cut, "flagged": int((worst < cut).sum())}
-    p, r = _pr(default, noisy)
-    return {"model": str(model), "images": len(records), "noisy": int(noisy.sum()),
-            "default": {"precision": p, "recall": r, "flagged": int(default.sum())},
-            "r_precision": _pr(top_k, noisy)[0], "oracle_thresholds": best}
+def variant(records: list[ImageRecord], preds: list[evidence.Prediction], noisy: set[int], calibrate: bool) -> dict:
+    cal = evidence.fit_calibration(records, preds) if calibrate else evidence.Calibration()
+    reviews = scoring.review(records, evidence.calibrate(preds, cal))
+    cleanlab_only = [scoring.Review(r.image_id, "", r.cleanlab_score, r.cleanlab_issue, "", [], "", 0.0, False)
+                     for r in sorted(reviews, key=lambda r: (not r.cleanlab_issue, r.cleanlab_score, r.image_id))]
+    ours, theirs = precision_recall(reviews, noisy), precision_recall(cleanlab_only, noisy)
+    return {"temperature": round(cal.temperature, 3), "shift": round(cal.shift, 3), **{k: ours[k] for k in ("flagged", "precision", "recall", "precision_at_k")},
+            "cleanlab_alone": {k: theirs[k] for k in ("flagged", "precision", "recall", "precision_at_k")}}
 
 
 def main() -> None:
-    warnings.filterwarnings("ignore", module="cleanlab")
+    warnings.filterwarnings("ignore")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="*", default=[], help="extra checkpoints that never saw the test set")
+    args = parser.parse_args()
     params = load_params()
     cfg = params["label_quality"]
+    set_threads(params["train"]["threads"])
     coco_path = Path("data/splits") / params["split"]["version"] / "test.json"
     manifest = Path(params["data"]["source"]) / "test" / "defects_manifest.json"
     if not manifest.is_file():
         sys.exit(f"{manifest} not found: this benchmark needs the synthetic test source's injected label noise")
-    noisy_ids = {image_id_for(f"test/{m['image']}") for m in json.loads(manifest.read_text())
-                 if m["check"] == "label_issue"}
-    models = [Path(cfg["model"]), *[p for p in [Path("models/round2/model.pt")] if p.is_file()]]
-    results = [score_model(m, coco_path, noisy_ids, cfg["score_threshold"]) for m in models]
-    write_json(Path("metrics/bench_label_quality.json"), {"machine": machine_info(), "models": results})
-    print("| model | default verdict P / R | R-precision | oracle thresholds P / R (picked on these labels) |")
-    print("|---|---|---|---|")
+    records = read_coco(coco_path)
+    noisy = injected_noise(manifest, "test")
+    floor = cfg["score_floor"]
+    per_model, seconds = {}, {}
+    for m in [*cfg["models"], *args.models]:
+        start = time.perf_counter()
+        per_model[m] = predict(Detector.from_checkpoint(Path(m)), coco_path, records, floor)
+        seconds[m] = round(time.perf_counter() - start, 1)
+    sets = {m: per_model[m] for m in per_model}
+    if len(cfg["models"]) > 1:
+        start = time.perf_counter()
+        sets["average of " + " + ".join(cfg["models"])] = [evidence.fuse(list(x))
+                                                           for x in zip(*(per_model[m] for m in cfg["models"]))]
+        seconds["fusion"] = round(time.perf_counter() - start, 1)
+    results = []
+    for name, preds in sets.items():
+        row = {"models": name, "map50": map50(records, preds), "images": len(records), "noisy": len(noisy),
+               "calibrated": variant(records, preds, noisy, True),
+               "uncalibrated": variant(records, preds, noisy, False),
+               f"calibrated_floor_{OLD_FLOOR}": variant(records, cut(preds, OLD_FLOOR), noisy, True)}
+        results.append(row)
+        print(f"scored {name}", flush=True)
+    write_json(Path("metrics/bench_label_quality.json"),
+               {"machine": machine_info(), "score_floor": floor, "predict_seconds": seconds, "results": results})
+    print("| models | test mAP50 | verdict P / R (flagged), calibrated (T) | uncalibrated | floor 0.05 | "
+          "precision@k calibrated / uncalibrated | cleanlab alone P / R (flagged) |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
-        o = r["oracle_thresholds"]
-        print(f"| {r['model']} | {r['default']['precision']} / {r['default']['recall']} ({r['default']['flagged']} "
-              f"flagged) | {r['r_precision']} | {o['precision']} / {o['recall']} (high {o['high_probability_threshold']},"
-              f" low {o['low_probability_threshold']}, image < {o['image_threshold']}) |")
+        c, u, o = r["calibrated"], r["uncalibrated"], r[f"calibrated_floor_{OLD_FLOOR}"]
+        cl = c["cleanlab_alone"]
+        print(f"| {r['models']} | {r['map50']} | {c['precision']} / {c['recall']} ({c['flagged']}, "
+              f"T {c['temperature']}, shift {c['shift']}) | {u['precision']} / {u['recall']} ({u['flagged']}) | {o['precision']} / {o['recall']} "
+              f"({o['flagged']}) | {c['precision_at_k']} / {u['precision_at_k']} | {cl['precision']} / "
+              f"{cl['recall']} ({cl['flagged']}) |")
+    print(f"k = {results[0]['noisy']} noisy images of {results[0]['images']}")
 
 
 if __name__ == "__main__":
