@@ -40,6 +40,20 @@ def test_boxes_are_matched_by_iou_then_class_changes_and_missing_boxes_reported(
     assert next(d for d in found if d.kind == "missing_in_image").partner_box == [20, 150, 70, 220]
 
 
+def test_a_hand_that_moved_between_video_frames_is_the_same_object():
+    """Consecutive frames pass as near-duplicates while a small hand shifts by most of its width (IoU < 0.3):
+    same class there is no disagreement; another class, or the same class far away, is still reported."""
+    a = rec("train", "f45.jpg", [(394, 237, 458, 325)], [ROCK], size=(640, 640))
+    moved = rec("train", "f53.jpg", [(432, 256, 498, 344)], [ROCK], size=(640, 640))
+    assert compare_boxes(a, moved, min_iou=0.3) == []
+    relabelled = rec("train", "f53.jpg", [(432, 256, 498, 344)], [PAPER], size=(640, 640))
+    found = compare_boxes(a, relabelled, min_iou=0.3)
+    assert sorted((d.kind, d.label or d.partner_label) for d in found) == [("missing_in_image", "paper"),
+                                                                          ("missing_in_partner", "rock")]
+    far = rec("train", "f60.jpg", [(40, 40, 104, 128)], [ROCK], size=(640, 640))
+    assert sorted(d.kind for d in compare_boxes(a, far, min_iou=0.3)) == ["missing_in_image", "missing_in_partner"]
+
+
 def test_a_resized_copy_is_compared_in_relative_coordinates():
     a = rec("test", "a.jpg", [(10, 10, 60, 80)], [ROCK])
     b = rec("train", "b.jpg", [(20, 20, 120, 160)], [ROCK], size=(640, 480))

@@ -73,11 +73,32 @@ def _relative(rec: ImageRecord) -> np.ndarray:
     return np.asarray(rec.boxes, dtype=np.float64).reshape(-1, 4) / scale
 
 
+def _moved(a: ImageRecord, b: ImageRecord, ra: np.ndarray, rb: np.ndarray, rest_a: list[int],
+           rest_b: list[int]) -> list[tuple[int, int]]:
+    """Boxes left over by the IoU match that are the same hand moved a little: consecutive video frames pass as
+    near-duplicates while a small hand shifts by most of its width. Same class only (a nearby box of another class
+    stays unmatched, so it is still reported), one to one by centre distance, within one box diagonal."""
+    if not rest_a or not rest_b:
+        return []
+    ca, cb = (ra[rest_a, :2] + ra[rest_a, 2:]) / 2, (rb[rest_b, :2] + rb[rest_b, 2:]) / 2
+    da, db = np.hypot(*(ra[rest_a, 2:] - ra[rest_a, :2]).T), np.hypot(*(rb[rest_b, 2:] - rb[rest_b, :2]).T)
+    reach = np.maximum(da[:, None], db[None, :])
+    dist = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=2) / np.maximum(reach, 1e-9)
+    same = np.equal.outer([a.labels[i] for i in rest_a], [b.labels[j] for j in rest_b])
+    dist = np.where(same, dist, 1e6)
+    rows, cols = linear_sum_assignment(dist)
+    return [(rest_a[r], rest_b[c]) for r, c in zip(rows, cols) if dist[r, c] <= 1.0]
+
+
 def compare_boxes(a: ImageRecord, b: ImageRecord, min_iou: float) -> list[Disagreement]:
-    """Match a's boxes to b's one to one by IoU (class-blind); report class changes and unmatched boxes."""
-    ious = iou_matrix(_relative(a), _relative(b))
+    """Match a's boxes to b's one to one by IoU (class-blind), then the same-class leftovers by position (a moved
+    hand); report class changes and boxes with no counterpart."""
+    ra, rb = _relative(a), _relative(b)
+    ious = iou_matrix(ra, rb)
     rows, cols = linear_sum_assignment(-ious) if ious.size else (np.array([], int), np.array([], int))
     matched = [(i, j) for i, j in zip(rows, cols) if ious[i, j] >= min_iou]
+    matched += _moved(a, b, ra, rb, [i for i in range(len(a.boxes)) if i not in {m for m, _ in matched}],
+                      [j for j in range(len(b.boxes)) if j not in {m for _, m in matched}])
     out = [Disagreement("class", list(a.boxes[i]), CLASS_NAMES[a.labels[i]], list(b.boxes[j]),
                         CLASS_NAMES[b.labels[j]], round(float(ious[i, j]), 3))
            for i, j in matched if a.labels[i] != b.labels[j]]
