@@ -1,6 +1,7 @@
 """DVC stage: train one round's EfficientDet, select by val mAP, log with dvclive; resumable.
 
 train.backend picks where: this process (local) or DDP workers on Ray (ray); the outputs are the same.
+Bad params or missing starting weights (train.pretrained offline) end in one line on stderr and exit code 2.
 
 Usage: python stages/train.py ROUND
 """
@@ -8,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from rpsdet.model.pretrained import PretrainedWeightsMissing, fetch, start_point
 from rpsdet.params import load_params
 from rpsdet.rounds import model_path, round_train_json, round_train_params
 from rpsdet.train.job import TrainJob, fit
@@ -16,7 +18,12 @@ from rpsdet.train.loop import TrainConfig
 name = sys.argv[1]
 params = load_params()
 train_params = round_train_params(params, name)
-cfg = TrainConfig.from_params(train_params)
+try:
+    cfg = TrainConfig.from_params(train_params)
+    fetch(start_point(cfg.pretrained, cfg.init_from).weights, cfg.arch)  # once, here, before any worker starts
+except (ValueError, PretrainedWeightsMissing) as exc:
+    print(f"train@{name}: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
 version = params["split"]["version"]
 train_json = round_train_json(params, name)
 job = TrainJob(cfg, train_json, Path("data/splits") / version / "val.json", model_path(name),
