@@ -9,21 +9,14 @@ import json
 import sys
 from pathlib import Path
 
-from rpsdet.model.pretrained import PretrainedWeightsMissing, fetch, start_point
 from rpsdet.params import load_params
 from rpsdet.rounds import model_path, round_train_json, round_train_params
-from rpsdet.train.job import TrainJob, fit
-from rpsdet.train.loop import TrainConfig
+from rpsdet.train.job import TrainJob, checked_config, fit
 
 name = sys.argv[1]
 params = load_params()
 train_params = round_train_params(params, name)
-try:
-    cfg = TrainConfig.from_params(train_params)
-    fetch(start_point(cfg.pretrained, cfg.init_from).weights, cfg.arch)  # once, here, before any worker starts
-except (ValueError, PretrainedWeightsMissing) as exc:
-    print(f"train@{name}: {exc}", file=sys.stderr)
-    raise SystemExit(2) from None
+cfg = checked_config(train_params, f"train@{name}")
 version = params["split"]["version"]
 train_json = round_train_json(params, name)
 job = TrainJob(cfg, train_json, Path("data/splits") / version / "val.json", model_path(name),

@@ -230,3 +230,11 @@ def test_the_train_stage_exits_2_when_the_synthetic_pretraining_is_missing(tmp_p
 def test_the_train_stage_exits_2_on_a_norm_that_would_discard_the_weights(tmp_path, monkeypatch, capsys):
     code, err = _stage_exit(tmp_path, monkeypatch, capsys, {"pretrained": "imagenet", "norm": "group"})
     assert code == 2 and err.count("\n") == 1 and "frozen_batch" in err
+
+
+def test_synthetic_resolves_to_the_pretrain_artifact_that_round_training_depends_on():
+    dvc = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())
+    assert Path(dvc["artifacts"]["pretrain"]["path"]) == SYNTHETIC_CHECKPOINT
+    assert str(SYNTHETIC_CHECKPOINT) in dvc["stages"]["pretrain"]["outs"]
+    assert str(SYNTHETIC_CHECKPOINT) in dvc["stages"]["train"]["do"]["deps"]
+    assert next(iter(dvc["artifacts"])) == "model"  # `rpsdet publish` without --name still publishes the detector
