@@ -87,7 +87,8 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
 def test_round_1_fine_tunes_the_synthetic_pretraining_artifact(pipeline):
     work, _, _, params = pipeline
     synth = params["pretrain"]["synth"]
-    kept = [json.loads((work / "data" / "pretrain" / side / "annotations.json").read_text()) for side in ("train", "val")]
+    kept = [json.loads((work / "data" / "pretrain" / side / "annotations.json").read_text())
+            for side in ("train", "val")]
     assert [len(k["images"]) for k in kept] == [synth["train"]["count"], synth["val"]["count"]]
     pretrain = json.loads((work / "metrics" / "pretrain.json").read_text())
     assert 0.0 <= pretrain["map50"] <= 1.0 and pretrain["steps"] > 0 and pretrain["seconds"] > 0

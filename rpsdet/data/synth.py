@@ -316,7 +316,8 @@ def write_source(out_dir: Path, *, prefix: str, count: int, multi_fraction: floa
         img, hands = render_scene(rng, width, height, n, style=style)
         name = f"{prefix}_{i:05d}"
         low, high = style.jpeg_quality
-        img.save(out_dir / "JPEGImages" / f"{name}.jpg", quality=int(rng.integers(low, high + 1)) if high > low else low)
+        quality = int(rng.integers(low, high + 1)) if high > low else low  # the demo's fixed 90 draws nothing
+        img.save(out_dir / "JPEGImages" / f"{name}.jpg", quality=quality)
         objects = [VocObject(CLASS_NAMES[h.label], tuple(float(v) for v in h.box)) for h in hands]
         write_voc(out_dir / "Annotations" / f"{name}.xml", VocRecord(f"{name}.jpg", width, height, 3, objects))
         stats["images"] += 1

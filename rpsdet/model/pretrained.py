@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import timm
 import torch
 from effdet import EfficientDet, create_model_from_config, get_efficientdet_config
+from huggingface_hub import constants, hf_hub_download, hf_hub_url, try_to_load_from_cache
+from huggingface_hub.file_download import repo_folder_name
 from omegaconf import DictConfig
 from safetensors import SafetensorError
 
@@ -62,9 +65,6 @@ def coco_source(arch: str) -> WeightsSource:
 
 def imagenet_source(arch: str) -> WeightsSource:
     """timm's ImageNet weights for `arch`'s backbone, as the Hugging Face hub caches them."""
-    from huggingface_hub import constants, hf_hub_url, try_to_load_from_cache
-    from huggingface_hub.file_download import repo_folder_name
-
     backbone, repo = _imagenet_repo(arch)
     cached = try_to_load_from_cache(repo, HF_WEIGHTS_FILE)
     path = Path(cached) if isinstance(cached, str) else (
@@ -91,12 +91,11 @@ def fetch(pretrained: str, arch: str) -> Path | None:
             except OSError as exc:  # urllib's URLError / socket errors: offline, DNS, refused
                 raise source.missing(pretrained, _short(exc)) from None
         return source.cache_path
-    from huggingface_hub import constants, hf_hub_download
-
     try:
         return Path(hf_hub_download(_imagenet_repo(arch)[1], HF_WEIGHTS_FILE))
     except OSError as exc:  # LocalEntryNotFoundError, OfflineModeIsEnabled, HTTP errors: all OSError subclasses
-        raise imagenet_source(arch).missing(pretrained, "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else _short(exc)) from None
+        reason = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else _short(exc)
+        raise imagenet_source(arch).missing(pretrained, reason) from None
 
 
 def effdet_with_library_weights(config: DictConfig, num_classes: int, pretrained: str) -> EfficientDet:
@@ -111,7 +110,7 @@ def effdet_with_library_weights(config: DictConfig, num_classes: int, pretrained
         config.update({"num_classes": num_classes})
         return EfficientDet(config, pretrained_backbone=True)  # timm loads the backbone from the hub cache
     except (RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError, SafetensorError) as exc:
-        # a truncated or foreign file (torch.load, safetensors, load_state_dict): name it, never go on with random weights
+        # a truncated or foreign file (torch.load, safetensors, load_state_dict): name it, never use random weights
         raise ValueError(f"train.pretrained: {pretrained}: {path} does not load into {config.name} "
                          f"({_short(exc)}); delete it so it is fetched again") from None
 
@@ -163,8 +162,6 @@ def effdet_config(arch: str) -> DictConfig:
 
 def _imagenet_repo(arch: str) -> tuple[str, str]:
     """(backbone name, the Hugging Face repo timm loads its default ImageNet weights from)."""
-    import timm
-
     backbone = effdet_config(arch).backbone_name
     return backbone, timm.models.get_pretrained_cfg(backbone).hf_hub_id
 
