@@ -22,7 +22,8 @@ from timm.layers import FrozenBatchNormAct2d
 from rpsdet.classes import CLASS_NAMES
 from rpsdet.model.checkpoint import load_checkpoint, save_checkpoint
 from rpsdet.model.factory import build_effdet
-from rpsdet.model.pretrained import SYNTHETIC_CHECKPOINT, PretrainedWeightsMissing, check_start
+from rpsdet.model.pretrained import SYNTHETIC_CHECKPOINT, PretrainedWeightsMissing, check_start, start_point
+from rpsdet.train.job import TrainJob
 from rpsdet.train.loop import TrainConfig, train
 
 ARCH = "efficientdet_d0"
@@ -238,3 +239,17 @@ def test_synthetic_resolves_to_the_pretrain_artifact_that_round_training_depends
     assert str(SYNTHETIC_CHECKPOINT) in dvc["stages"]["pretrain"]["outs"]
     assert str(SYNTHETIC_CHECKPOINT) in dvc["stages"]["train"]["do"]["deps"]
     assert next(iter(dvc["artifacts"])) == "model"  # `rpsdet publish` without --name still publishes the detector
+
+
+def test_a_ray_worker_finds_the_synthetic_pretraining_from_its_own_folder(tmp_path, monkeypatch):
+    """Ray Train runs workers in a folder of their own: the job they get names the start by its absolute path."""
+    monkeypatch.chdir(tmp_path)
+    SYNTHETIC_CHECKPOINT.parent.mkdir(parents=True)
+    SYNTHETIC_CHECKPOINT.touch()  # only its place matters here
+    job = TrainJob(TrainConfig(pretrained="synthetic"), Path("t.json"), Path("v.json"), Path("m.pt")).absolute()
+    assert job.cfg.init_from == str(tmp_path / SYNTHETIC_CHECKPOINT)
+    monkeypatch.chdir(tmp_path.parent)
+    assert start_point(job.cfg.pretrained, job.cfg.init_from).checkpoint.is_file()
+    local = TrainJob(TrainConfig(init_from="models/pretrain/model.pt"), Path("t.json"), Path("v.json"), Path("m.pt"))
+    monkeypatch.chdir(tmp_path)
+    assert local.absolute().cfg.init_from == str(tmp_path / "models" / "pretrain" / "model.pt")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,15 @@ class TrainJob:
     data_version: str = ""
 
     def absolute(self) -> "TrainJob":
-        """Paths that still hold in a worker process whose working directory differs from ours."""
+        """Paths that still hold in a worker process whose working directory differs from ours (Ray Train moves
+        workers into a folder of their own): data, outputs, and the checkpoint training starts from (init_from,
+        or the synthetic pretraining, passed on as an absolute init_from)."""
         def resolve(path: Path | None) -> Path | None:
             return None if path is None else Path(path).resolve()
 
-        return TrainJob(self.cfg, resolve(self.train_json), resolve(self.val_json), resolve(self.out_path),
+        start = start_point(self.cfg.pretrained, self.cfg.init_from).checkpoint
+        cfg = replace(self.cfg, init_from=str(resolve(start))) if start else self.cfg
+        return TrainJob(cfg, resolve(self.train_json), resolve(self.val_json), resolve(self.out_path),
                         resolve(self.state_path), resolve(self.live_dir), self.live_params, self.data_version)
 
 
