@@ -1,7 +1,9 @@
 """DVC stage: synthetic pretraining, from random weights on data/pretrain/ -> models/pretrain/model.pt.
 
-That checkpoint is the `pretrain` artifact (dvc.yaml) that `train.pretrained: synthetic` starts from. Params: `train:`
-with `pretrain.train:` on top. Resumable like the train stage; metrics/pretrain.json records its val mAP and cost.
+That checkpoint is the `pretrain` artifact (dvc.yaml) that `train.pretrained: synthetic` starts from. Params: the
+network and where it runs come from `train:` (SHARED: round 1 loads these weights), the recipe from `pretrain.train:`
+alone (TrainConfig's defaults beneath), so tuning `train.*` never reruns the pretraining. Resumable like the train
+stage; metrics/pretrain.json records its val mAP and cost.
 Usage: python stages/pretrain.py
 """
 import json
@@ -10,11 +12,13 @@ from pathlib import Path
 
 from rpsdet.files import write_json
 from rpsdet.model.pretrained import SYNTHETIC_CHECKPOINT
-from rpsdet.params import deep_merge, load_params
+from rpsdet.params import load_params
 from rpsdet.train.job import TrainJob, checked_config, fit
 
+SHARED = ("arch", "image_size", "threads", "device", "workers", "backend", "num_workers", "use_gpu", "ray_address")
+
 params = load_params()
-train_params = deep_merge(params["train"], params["pretrain"]["train"])
+train_params = {**{k: params["train"][k] for k in SHARED if k in params["train"]}, **params["pretrain"]["train"]}
 if train_params.get("pretrained") == "synthetic":
     print("pretrain: pretrain.train.pretrained: synthetic would start from this stage's own output; use none, "
           "imagenet or coco", file=sys.stderr)
