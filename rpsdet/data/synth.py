@@ -60,6 +60,8 @@ class SceneStyle:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in (params or {}).items()})
 
 
+
+
 @dataclass(frozen=True)
 class Capsule:
     """A finger: a segment with round ends, in hand units (palm width = 1, fingers point to -y)."""
@@ -136,7 +138,38 @@ def _draw_hand(draw: ImageDraw.ImageDraw, palm: list[Point], fingers: list[Capsu
                     draw.ellipse([px - r, py - r, px + r, py + r], fill=colour)
 
 
-def _background(rng: np.random.Generator, width: int, height: int, style: SceneStyle) -> Image.Image:
+def hand_mask(width: int, height: int, palm: list[Point], fingers: list[Capsule], cx: float, cy: float,
+              scale: float, angle: float) -> Image.Image:
+    """The pixels one hand covers at this pose (mode L, 255 inside); its getbbox() is the tight box."""
+    mask_img = Image.new("L", (width, height), 0)
+    _draw_hand(ImageDraw.Draw(mask_img), palm, fingers, cx, cy, scale, angle, 255, 255, 1)
+    return mask_img
+
+
+def skin_colours(rng: np.random.Generator, tint: float = 0.0) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A hand's fill and its darker rim; `tint` > 0 shifts each channel by that relative std beyond the palette."""
+    tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.85, 1.1) + rng.normal(0, 6, 3)
+    if tint:
+        tone = tone * (1 + rng.normal(0, tint, 3))
+    fill = tuple(int(v) for v in tone.clip(0, 255))
+    outline = tuple(int(v) for v in (tone * rng.uniform(0.55, 0.75)).clip(0, 255))
+    return fill, outline
+
+
+def paint_hand(img: Image.Image, mask_img: Image.Image, palm: list[Point], fingers: list[Capsule], cx: float,
+               cy: float, scale: float, angle: float, fill, outline, theta: float) -> None:
+    """Paste the hand of `mask_img` onto `img`, shaded along direction `theta` so it is not a flat sticker."""
+    width, height = img.size
+    layer = Image.new("RGB", (width, height), fill)
+    _draw_hand(ImageDraw.Draw(layer), palm, fingers, cx, cy, scale, angle, fill, outline, 1)
+    gy, gx = np.mgrid[0:height, 0:width].astype(np.float64)
+    ramp = ((gx - cx) * math.cos(theta) + (gy - cy) * math.sin(theta)) / max(1.0, 2 * scale)
+    shaded = np.asarray(layer, dtype=np.float64) * (1.0 + 0.25 * np.clip(ramp, -1, 1))[..., None]
+    img.paste(Image.fromarray(shaded.clip(0, 255).astype(np.uint8)), (0, 0), mask_img)
+
+
+def background(rng: np.random.Generator, width: int, height: int,
+               style: SceneStyle = SceneStyle()) -> Image.Image:
     """A textured gradient, floor / wall tiles or an out-of-focus room, then clutter (some skin-coloured)."""
     kind = style.backgrounds[int(rng.integers(len(style.backgrounds)))] if len(style.backgrounds) > 1 else \
         style.backgrounds[0]
@@ -217,7 +250,7 @@ def _iou(a: tuple, b: tuple) -> float:
 def render_scene(rng: np.random.Generator, width: int, height: int, n_hands: int, max_overlap: float = 0.3,
                  style: SceneStyle = SceneStyle()) -> tuple[Image.Image, list[DrawnHand]]:
     """One image with `n_hands` hands; returns the image and each hand's tight box and pixel mask."""
-    img = _background(rng, width, height, style)
+    img = background(rng, width, height, style)
     short = min(width, height)
     # Single hands fill a good part of the frame; several hands must share it, so they are smaller.
     size_range = style.single_hand_scale if n_hands == 1 else style.multi_hand_scale
@@ -230,8 +263,7 @@ def render_scene(rng: np.random.Generator, width: int, height: int, n_hands: int
             angle = math.radians(rng.uniform(-style.max_rotation, style.max_rotation)
                                  + (180 if rng.random() < 0.1 else 0))
             cx, cy = rng.uniform(0.1, 0.9) * width, rng.uniform(0.15, 0.9) * height
-            mask_img = Image.new("L", (width, height), 0)
-            _draw_hand(ImageDraw.Draw(mask_img), palm, fingers, cx, cy, scale, angle, 255, 255, 1)
+            mask_img = hand_mask(width, height, palm, fingers, cx, cy, scale, angle)
             box = mask_img.getbbox()
             if box is None:
                 continue
@@ -240,19 +272,8 @@ def render_scene(rng: np.random.Generator, width: int, height: int, n_hands: int
                 break
         else:
             continue  # could not place this hand without heavy overlap or clipping; the scene has one fewer
-        tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.85, 1.1) + rng.normal(0, 6, 3)
-        if style.tone_tint:
-            tone = tone * (1 + rng.normal(0, style.tone_tint, 3))
-        fill = tuple(int(v) for v in tone.clip(0, 255))
-        outline = tuple(int(v) for v in (tone * rng.uniform(0.55, 0.75)).clip(0, 255))
-        layer = Image.new("RGB", (width, height), fill)
-        _draw_hand(ImageDraw.Draw(layer), palm, fingers, cx, cy, scale, angle, fill, outline, 1)
-        # Directional shading across the hand so it is not a flat sticker.
-        gy, gx = np.mgrid[0:height, 0:width].astype(np.float64)
-        theta = rng.uniform(0, 2 * math.pi)
-        ramp = ((gx - cx) * math.cos(theta) + (gy - cy) * math.sin(theta)) / max(1.0, 2 * scale)
-        shaded = np.asarray(layer, dtype=np.float64) * (1.0 + 0.25 * np.clip(ramp, -1, 1))[..., None]
-        img.paste(Image.fromarray(shaded.clip(0, 255).astype(np.uint8)), (0, 0), mask_img)
+        fill, outline = skin_colours(rng, style.tone_tint)
+        paint_hand(img, mask_img, palm, fingers, cx, cy, scale, angle, fill, outline, rng.uniform(0, 2 * math.pi))
         hands.append(DrawnHand(label, box, np.asarray(mask_img) > 0))
     return _camera(rng, _lighting(rng, img, style), style), hands
 
