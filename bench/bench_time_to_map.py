@@ -1,6 +1,7 @@
 """Time to val mAP50 >= target per training recipe, and what each model scores on test (overall, >= 2 hands).
 
-Each recipe is params.yaml's round-1 `train:` settings plus a few overrides (RECIPES). It trains from scratch on
+Each recipe is params.yaml's `train:` settings (the from-scratch recipe: round 1 itself now fine-tunes the synthetic
+pretraining) plus a few overrides (RECIPES). It trains from scratch on
 the split's train set with the library's loop, evaluates on val after every epoch and stops at the first epoch whose
 val mAP50 reaches --target (or after --epochs). The time reported is training only (steps + data loading; the
 loop's `train_seconds`), evaluation excluded. The checkpoint the loop ships at that point (best val mAP so far) is
@@ -28,10 +29,9 @@ from rpsdet.evaluate.run import evaluate_dataset  # noqa: E402
 from rpsdet.files import write_json  # noqa: E402
 from rpsdet.model.predict import Detector  # noqa: E402
 from rpsdet.params import load_params  # noqa: E402
-from rpsdet.rounds import round_train_params  # noqa: E402
 from rpsdet.train.loop import TrainConfig, train  # noqa: E402
 
-# Overrides on top of params.yaml's round-1 train settings.
+# Overrides on top of params.yaml's train settings.
 RECIPES: dict[str, dict[str, Any]] = {
     "baseline": {},
     "mosaic": {"mosaic": 0.5},
@@ -88,7 +88,7 @@ def main() -> None:
         sys.exit(f"missing {', '.join(missing)}: run `dvc repro split` first, or pass --train-json/--val-json/"
                  f"--test-json")
 
-    base = round_train_params(params, "round1")
+    base = params["train"]
     fixed = {"eval_every": 1, "early_stop_patience": 0, "resume": False, "backend": "local", "init_from": None,
              "epochs": args.epochs or base["epochs"], "image_size": args.image_size or base["image_size"]}
     results: dict[str, Any] = {}

@@ -47,7 +47,8 @@ def _import(args: argparse.Namespace) -> int:
 
     dest = Path("data/imports") / check_name(args.name)
     params = Path(args.params)
-    aliases = ((load_params(params) if params.is_file() else {}).get("classes") or {}).get("aliases") or {}
+    settings = load_params(params) if params.is_file() else {}
+    aliases = (settings.get("classes") or {}).get("aliases") or {}
     plan, notes = import_export(Path(args.src), dest, args.format, args.test_ratio, args.force)
     ignore_in_git(dest)
     print(summary_text(Path(args.src), dest, plan, notes, aliases))
@@ -58,7 +59,22 @@ def _import(args: argparse.Namespace) -> int:
         print(f"{params} not found: set data.source: {dest} in the project's params.yaml")
     print(f"next:\n  dvc add {dest}   # version the import (optional; {dest.parent}/.gitignore already keeps it "
           "out of git)\n  dvc repro   # validate train and test, split, train, evaluate on it")
+    print(f"  # {_round1_start(settings)}")
     return 0
+
+
+def _round1_start(params: dict) -> str:
+    """Where train@round1 starts on the import: rounds.round1.train.pretrained, else train.pretrained."""
+    round1 = ((params.get("rounds") or {}).get("round1") or {}).get("train") or {}
+    start = round1.get("pretrained") or (params.get("train") or {}).get("pretrained") or "none"
+    if start == "synthetic":
+        return ("train@round1 fine-tunes the synthetic pretraining (train.pretrained: synthetic = models/pretrain/"
+                "model.pt, trained once offline by the pretrain stage and reused by every import)")
+    if start == "none":
+        return ("train@round1 starts from random weights (train.pretrained: none); set rounds.round1.train."
+                "pretrained: synthetic to fine-tune the synthetic pretraining (README: Start from pretrained weights)")
+    return (f"train@round1 starts from the {start} weights (train.pretrained: {start}), fetched once into the "
+            f"library's cache (README: Start from pretrained weights)")
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """DVC stage: train one round's EfficientDet, select by val mAP, log with dvclive; resumable.
 
 train.backend picks where: this process (local) or DDP workers on Ray (ray); the outputs are the same.
+Bad params or missing starting weights (train.pretrained offline) end in one line on stderr and exit code 2.
 
 Usage: python stages/train.py ROUND
 """
@@ -10,13 +11,12 @@ from pathlib import Path
 
 from rpsdet.params import load_params
 from rpsdet.rounds import model_path, round_train_json, round_train_params
-from rpsdet.train.job import TrainJob, fit
-from rpsdet.train.loop import TrainConfig
+from rpsdet.train.job import TrainJob, checked_config, fit
 
 name = sys.argv[1]
 params = load_params()
 train_params = round_train_params(params, name)
-cfg = TrainConfig.from_params(train_params)
+cfg = checked_config(train_params, f"train@{name}")
 version = params["split"]["version"]
 train_json = round_train_json(params, name)
 job = TrainJob(cfg, train_json, Path("data/splits") / version / "val.json", model_path(name),

@@ -1,4 +1,6 @@
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -6,6 +8,22 @@ import pytest
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def pytest_configure(config):
+    """Pretrained-weight caches (torch.hub, Hugging Face) start empty in a folder of this run, never the user's.
+
+    Set before any test module imports huggingface_hub, which reads HF_HOME once, at import.
+    """
+    config.weight_caches = tempfile.mkdtemp(prefix="rpsdet-weight-caches-")
+    os.environ["TORCH_HOME"] = os.path.join(config.weight_caches, "torch")
+    os.environ["HF_HOME"] = os.path.join(config.weight_caches, "huggingface")
+    os.environ.pop("HF_HUB_CACHE", None)
+    os.environ.pop("HUGGINGFACE_HUB_CACHE", None)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(getattr(config, "weight_caches", ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,6 +3,7 @@ into train/ and test/, validate to the pixel, and export -> import round-trips t
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -283,6 +284,7 @@ def test_cli_import_sets_data_source_with_a_one_line_edit(tmp_path, monkeypatch,
     out = capsys.readouterr().out
     assert re.search(r"'Rock'\s+-> rock", out) and "images: train 9, test 3" in out and "dvc repro" in out
     assert "'Paper'" in out and "unknown class" not in out
+    assert "train@round1 starts from random weights (train.pretrained: none)" in out  # PARAMS names no start
     assert (work / "params.yaml").read_text() == PARAMS.replace("source: data/raw/synthetic   # default",
                                                                 "source: data/imports/hands   # default")
     assert (work / "data" / "imports" / ".gitignore").read_text() == "/hands\n"
@@ -290,6 +292,17 @@ def test_cli_import_sets_data_source_with_a_one_line_edit(tmp_path, monkeypatch,
     assert "--force" in capsys.readouterr().err
     assert main(["import", str(src), "--name", "hands", "--force"]) == 0
     assert (work / "data" / "imports" / ".gitignore").read_text() == "/hands\n"
+
+
+def test_cli_import_says_round_1_fine_tunes_the_synthetic_pretraining(tmp_path, monkeypatch, capsys):
+    """With the project's params.yaml, the "next:" lines name where training on the import starts."""
+    src = roboflow_yolo(tmp_path / "export", ROBOFLOW_NAMES)
+    shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", str(src), "--name", "hands"]) == 0
+    next_lines = capsys.readouterr().out.split("next:\n", 1)[1]
+    assert "train@round1 fine-tunes the synthetic pretraining (train.pretrained: synthetic" in next_lines
+    assert "models/pretrain/model.pt" in next_lines
 
 
 def test_cli_import_names_unknown_classes_and_how_to_map_them(tmp_path, monkeypatch, capsys):

@@ -7,6 +7,8 @@ import pytest
 import torch
 from effdet import DetBenchPredict
 from PIL import Image
+from timm.layers import FrozenBatchNormAct2d
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 from rpsdet.classes import CLASS_NAMES
 from rpsdet.data.synth import write_source
@@ -66,6 +68,28 @@ def test_onnx_detections_match_torch(random_checkpoint, images, cache):
         assert sum(map(len, expected)) > 20
         for e, g in zip(expected, got, strict=True):
             assert_same_detections(e, g)
+
+
+def test_frozen_batchnorm_exports_and_gives_the_same_detections(images, tmp_path):
+    """train.norm: frozen_batch (pretrained BatchNorm statistics held fixed) runs in ONNX Runtime like the rest."""
+    torch.manual_seed(0)
+    model = build_effdet("efficientdet_d0", IMAGE_SIZE, len(CLASS_NAMES), "frozen_batch")
+    frozen = [m for m in model.modules() if isinstance(m, (FrozenBatchNorm2d, FrozenBatchNormAct2d))]
+    assert len(frozen) > 100 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    for m in frozen:  # statistics as a pretrained file would hold them, not the identity of a fresh layer
+        m.running_mean.normal_(0, 0.1), m.running_var.uniform_(0.5, 2.0), m.weight.uniform_(0.5, 1.5)
+        m.bias.normal_(0, 0.1)
+    with torch.no_grad():  # scores spread over ~0.05-0.5, so ranking and NMS are exercised
+        model.class_net.predict.conv_pw.bias.uniform_(-3.0, 0.0)
+    path = tmp_path / "frozen.pt"
+    save_checkpoint(path, model, {"arch": "efficientdet_d0", "image_size": IMAGE_SIZE, "norm": "frozen_batch",
+                                  "class_names": list(CLASS_NAMES)})
+    torch_det = Detector.from_checkpoint(path, backend="torch")
+    onnx_det = Detector.from_checkpoint(path, backend="onnx")
+    expected, got = torch_det.predict(images, 0.05), onnx_det.predict(images, 0.05)
+    assert sum(map(len, expected)) > 20
+    for e, g in zip(expected, got, strict=True):
+        assert_same_detections(e, g)
 
 
 def test_torch_backend_is_detbenchpredict(random_checkpoint, images):

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from rpsdet.params import deep_merge
@@ -56,8 +57,9 @@ def pipeline(tmp_path_factory):
 @pytest.mark.slow
 def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
     work, first, _, params = pipeline
-    for stage in ("synthesize@train", "synthesize@test", "validate@train", "validate@test", "health", "split",
-                  "train@round1", "evaluate@round1", "mine_failures", "augment", "train@round2",
+    for stage in ("synthesize@train", "synthesize@test", "validate@train", "validate@test", "health", "label_pairs",
+                  "split", "pretrain_data", "pretrain", "train@round1", "evaluate@round1", "mine_failures", "augment",
+                  "train@round2", "label_quality",
                   "evaluate@round2", "compare"):
         assert f"Running stage '{stage}'" in first
     for name in ("round1", "round2"):
@@ -85,7 +87,23 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
     predictions = json.loads((work / "data" / "eval" / "round1" / "predictions.json").read_text())
     assert predictions and {"image_id", "category_id", "bbox", "score"} <= set(predictions[0])
     train_metrics = json.loads((work / "metrics" / "train" / "round1" / "metrics.json").read_text())
-    assert train_metrics["step"] == params["train"]["epochs"] - 1
+    assert train_metrics["step"] == params["rounds"]["round1"]["train"]["epochs"] - 1
+
+
+@pytest.mark.slow
+def test_round_1_fine_tunes_the_synthetic_pretraining_artifact(pipeline):
+    work, _, _, params = pipeline
+    synth = params["pretrain"]["synth"]
+    kept = [json.loads((work / "data" / "pretrain" / side / "annotations.json").read_text())
+            for side in ("train", "val")]
+    assert [len(k["images"]) for k in kept] == [synth["train"]["count"], synth["val"]["count"]]
+    pretrain = json.loads((work / "metrics" / "pretrain.json").read_text())
+    assert 0.0 <= pretrain["map50"] <= 1.0 and pretrain["steps"] > 0 and pretrain["seconds"] > 0
+    artifact = yaml.safe_load((work / "dvc.yaml").read_text())["artifacts"]["pretrain"]
+    checkpoint = torch.load(work / artifact["path"], map_location="cpu", weights_only=False)
+    assert checkpoint["config"]["started_from"] == "none"
+    round1 = torch.load(work / "models" / "round1" / "model.pt", map_location="cpu", weights_only=False)
+    assert round1["config"]["started_from"] == artifact["path"] == "models/pretrain/model.pt"
 
 
 @pytest.mark.slow

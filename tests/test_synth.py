@@ -3,9 +3,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from rpsdet.data.synth import hand_counts, render_scene, write_source
+from rpsdet.data.synth import SceneStyle, hand_counts, render_scene, write_source
 from rpsdet.data.voc import read_voc
+
+PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+PRETRAIN_STYLE = SceneStyle.from_params(PARAMS["pretrain"]["synth"]["style"])
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
@@ -53,3 +57,46 @@ def test_source_is_voc_with_one_annotation_per_image(tmp_path):
             x1, y1, x2, y2 = obj.box
             assert 0 <= x1 < x2 <= 160 and 0 <= y1 < y2 <= 120
     assert total == stats["hands"]
+
+
+def test_the_pretraining_style_is_deterministic_and_draws_other_scenes_than_the_demo(tmp_path):
+    kwargs = dict(prefix="p", count=6, multi_fraction=0.5, width=160, height=120, seed=3)
+    write_source(tmp_path / "a", style=PRETRAIN_STYLE, **kwargs)
+    write_source(tmp_path / "b", style=PRETRAIN_STYLE, **kwargs)  # albumentations' camera effects are seeded too
+    write_source(tmp_path / "demo", **kwargs)
+    assert _tree_digest(tmp_path / "a") == _tree_digest(tmp_path / "b")
+    a, demo = _tree_digest(tmp_path / "a"), _tree_digest(tmp_path / "demo")
+    assert all(a[name] != demo[name] for name in a if name.endswith(".jpg"))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pretraining_boxes_are_tight_around_the_drawn_hand_pixels(seed):
+    img, hands = render_scene(np.random.default_rng(seed), 320, 240, n_hands=1 + seed % 4, style=PRETRAIN_STYLE)
+    assert hands
+    for hand in hands:
+        ys, xs = np.nonzero(hand.mask)
+        assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == hand.box
+        assert np.asarray(img)[hand.mask].std() > 0
+
+
+def _spread(style: SceneStyle, n: int = 48) -> dict[str, tuple[float, float]]:
+    """Range of single-hand sizes (box side / image height) and of image brightness over n scenes."""
+    sizes, brightness = [], []
+    for i in range(n):
+        img, hands = render_scene(np.random.default_rng([11, i]), 160, 120, 1, style=style)
+        x1, y1, x2, y2 = hands[0].box
+        sizes.append(max(x2 - x1, y2 - y1) / 120)
+        brightness.append(float(np.asarray(img).mean()))
+    return {"size": (min(sizes), max(sizes)), "brightness": (min(brightness), max(brightness))}
+
+
+def test_the_pretraining_set_spans_more_hand_sizes_and_lighting_than_the_demo():
+    demo, wide = _spread(SceneStyle()), _spread(PRETRAIN_STYLE)
+    for key in ("size", "brightness"):
+        assert wide[key][0] < demo[key][0] and wide[key][1] > demo[key][1], (key, demo[key], wide[key])
+
+
+@pytest.mark.parametrize("style", [{"backgrounds": ["sky"]}, {"backgrounds": []}, {"camera": {"fog": 0.2}}])
+def test_unknown_style_names_are_refused(style):
+    with pytest.raises(ValueError, match="synth style"):
+        SceneStyle.from_params(style)

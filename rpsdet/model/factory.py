@@ -1,8 +1,12 @@
-"""Build an EfficientDet by name, optionally with GroupNorm instead of BatchNorm.
+"""Build an EfficientDet by name, with GroupNorm, BatchNorm or frozen BatchNorm.
 
 Why GroupNorm is the default: from scratch at CPU-sized batches, eval-mode BatchNorm statistics drift far from
 training (see ../shared/STACK.md: 3-4x slower convergence and mAP swinging between evaluations); GroupNorm
-normalises identically in training and evaluation.
+normalises identically in training and evaluation. Pretrained ImageNet / COCO weights are BatchNorm: GroupNorm would
+discard their statistics, and batch-8 statistics would wash them out, so `frozen_batch` keeps them fixed
+(detectron2's FrozenBatchNorm practice: timm's FrozenBatchNorm2d / FrozenBatchNormAct2d, statistics and affine
+fixed). Layers that start fresh under frozen_batch (a reset head) are then a fixed scale, i.e. un-normalised, as
+detectron2's FPN and heads are.
 """
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ import math
 from pathlib import Path
 
 import torch
-from effdet import EfficientDet, get_efficientdet_config
-from timm.layers import BatchNormAct2d, GroupNormAct
+from effdet import EfficientDet
+from timm.layers import BatchNormAct2d, GroupNormAct, freeze_batch_norm_2d
 from torch import nn
 
-NORMS = ("group", "batch")
+from rpsdet.model.pretrained import effdet_config, effdet_with_library_weights
+
+NORMS = ("group", "batch", "frozen_batch")
 
 
 def _groups(channels: int, wanted: int) -> int:
@@ -37,16 +43,18 @@ def swap_batchnorm_for_groupnorm(module: nn.Module, groups: int = 8) -> nn.Modul
 
 
 def build_effdet(arch: str, image_size: int, num_classes: int, norm: str = "group",
-                 backbone_weights: str | Path | None = None) -> EfficientDet:
-    """An untrained EfficientDet (no downloads: the backbone is random unless a local weights file is given)."""
+                 backbone_weights: str | Path | None = None, pretrained: str = "none") -> EfficientDet:
+    """An EfficientDet with random weights, a local backbone file's, or (`pretrained` imagenet | coco) the
+    libraries' published weights, fetched into their caches once (see rpsdet/model/pretrained.py)."""
     if norm not in NORMS:
         raise ValueError(f"train.norm must be one of {NORMS}, got {norm!r}")
-    try:
-        config = get_efficientdet_config(arch)
-    except KeyError:
-        raise ValueError(f"unknown effdet arch {arch!r}; try efficientdet_d0 or tf_efficientdet_lite0") from None
-    config.update({"num_classes": num_classes, "image_size": (image_size, image_size)})
-    model = EfficientDet(config, pretrained_backbone=False)
+    config = effdet_config(arch)
+    config.update({"image_size": (image_size, image_size)})
+    if pretrained != "none":
+        model = effdet_with_library_weights(config, num_classes, pretrained)
+    else:
+        config.update({"num_classes": num_classes})
+        model = EfficientDet(config, pretrained_backbone=False)
     if backbone_weights:
         state = torch.load(backbone_weights, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state)
@@ -57,4 +65,6 @@ def build_effdet(arch: str, image_size: int, num_classes: int, norm: str = "grou
                              f"{config.backbone_name} state dict?")
     if norm == "group":
         swap_batchnorm_for_groupnorm(model)
+    elif norm == "frozen_batch":
+        freeze_batch_norm_2d(model)  # converts the children in place (the root is no BatchNorm)
     return model

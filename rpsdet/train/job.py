@@ -1,10 +1,12 @@
 """One training run as a value (picklable, so a Ray worker can carry it), and the backend that runs it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rpsdet.model.pretrained import PretrainedWeightsMissing, fetch, start_point
 from rpsdet.train.distributed import Distributed
 from rpsdet.train.loop import TrainConfig, resumable_state, train
 
@@ -21,12 +23,28 @@ class TrainJob:
     data_version: str = ""
 
     def absolute(self) -> "TrainJob":
-        """Paths that still hold in a worker process whose working directory differs from ours."""
+        """Paths that still hold in a worker process whose working directory differs from ours (Ray Train moves
+        workers into a folder of their own): data, outputs, and the checkpoint training starts from (init_from,
+        or the synthetic pretraining, passed on as an absolute init_from)."""
         def resolve(path: Path | None) -> Path | None:
             return None if path is None else Path(path).resolve()
 
-        return TrainJob(self.cfg, resolve(self.train_json), resolve(self.val_json), resolve(self.out_path),
+        start = start_point(self.cfg.pretrained, self.cfg.init_from).checkpoint
+        cfg = replace(self.cfg, init_from=str(resolve(start))) if start else self.cfg
+        return TrainJob(cfg, resolve(self.train_json), resolve(self.val_json), resolve(self.out_path),
                         resolve(self.state_path), resolve(self.live_dir), self.live_params, self.data_version)
+
+
+def checked_config(train_params: dict[str, Any], stage: str) -> TrainConfig:
+    """The stage's TrainConfig with its starting weights in their cache (fetched here, once, before any Ray worker
+    starts). Bad params or weights missing offline: one line on stderr and exit code 2, not a traceback."""
+    try:
+        cfg = TrainConfig.from_params(train_params)
+        fetch(start_point(cfg.pretrained, cfg.init_from).weights, cfg.arch)
+    except (ValueError, PretrainedWeightsMissing) as exc:
+        print(f"{stage}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return cfg
 
 
 def run_job(job: TrainJob, dist: Distributed | None = None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from rpsdet.evaluate.run import evaluate_dataset
 from rpsdet.model.checkpoint import load_checkpoint, read_torch_file, save_checkpoint
 from rpsdet.model.device import pick_device, set_threads
 from rpsdet.model.factory import build_effdet
+from rpsdet.model.pretrained import check_start, start_point
 from rpsdet.model.predict import Detector
 from rpsdet.model.speed import use_channels_last
 from rpsdet.model.targets import to_effdet_targets
@@ -60,7 +61,8 @@ class TrainConfig:
     threads: int = 0  # 0 = every core this process may use
     device: str = "auto"
     resume: bool = True  # continue an interrupted run from its last epoch when the config is unchanged
-    init_from: str | None = None  # "tune again": warm start from an earlier rpsdet checkpoint
+    init_from: str | None = None  # "tune again": warm start from an earlier rpsdet checkpoint (wins over pretrained)
+    pretrained: str = "none"  # none | synthetic | imagenet | coco: where training starts (rpsdet/model/pretrained.py)
     backbone_weights: str | None = None  # a local timm backbone state dict, for users who have one
     backend: str = "local"  # local: this process; ray: Ray Train TorchTrainer, DDP over num_workers processes
     num_workers: int = 2  # ray: DDP ranks; batch_size stays the global batch (not DataLoader `workers`)
@@ -86,6 +88,7 @@ class TrainConfig:
         if cfg.backend == "ray" and cfg.batch_size % cfg.num_workers:
             raise ValueError(f"train.batch_size={cfg.batch_size} must divide by train.num_workers={cfg.num_workers}: "
                              f"it is the global batch, split between the workers")
+        check_start(cfg.pretrained, cfg.norm, cfg.init_from, cfg.backbone_weights)
         if cfg.init_from and not Path(cfg.init_from).is_file():
             raise ValueError(f"train.init_from {cfg.init_from} does not exist. A stage's own output is deleted "
                              f"before it reruns: copy the checkpoint elsewhere first (see README, Tuning)")
@@ -131,11 +134,12 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
     main = dist is None or dist.main
     device = dist.device if dist is not None else pick_device(cfg.device)
     threads = set_threads(dist.threads if dist is not None else cfg.threads)
-    model = build_effdet(cfg.arch, cfg.image_size, len(CLASS_NAMES), cfg.norm, cfg.backbone_weights)
-    if cfg.init_from:
-        warm, warm_cfg, _ = load_checkpoint(Path(cfg.init_from))
+    start = start_point(cfg.pretrained, cfg.init_from)
+    model = build_effdet(cfg.arch, cfg.image_size, len(CLASS_NAMES), cfg.norm, cfg.backbone_weights, start.weights)
+    if start.checkpoint:
+        warm, warm_cfg, _ = load_checkpoint(start.checkpoint)
         if (warm_cfg["arch"], warm_cfg["norm"]) != (cfg.arch, cfg.norm):
-            raise ValueError(f"train.init_from {cfg.init_from} is {warm_cfg['arch']}/{warm_cfg['norm']}, "
+            raise ValueError(f"{start.checkpoint} is {warm_cfg['arch']}/{warm_cfg['norm']}, "
                              f"but train asks for {cfg.arch}/{cfg.norm}")
         model.load_state_dict(warm.state_dict())
     use_channels_last(model, device)  # NHWC convolutions: faster steps on CPU, same maths (bench/bench_speed.py)
@@ -161,7 +165,8 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
     eval_model = ema.module if ema is not None else model
     use_amp = device.type == "cuda"
     ckpt_config = {"arch": cfg.arch, "image_size": cfg.image_size, "norm": cfg.norm,
-                   "class_names": list(CLASS_NAMES), "train": asdict(cfg), "data_version": data_version}
+                   "class_names": list(CLASS_NAMES), "train": asdict(cfg), "data_version": data_version,
+                   "started_from": start.describe()}
 
     best: dict[str, Any] = {"map": -1.0, "map50": -1.0, "epoch": 0, "state_dict": None}
     evals_since_best, step, first_epoch = 0, 0, 1
