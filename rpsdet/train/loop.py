@@ -218,7 +218,8 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
         epoch_stats = {f"train/{k}": v / len(loader) for k, v in sums.items()}
         epoch_stats["train/lr"] = scheduler.get_last_lr()[0]
         if main and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
-            metrics, _ = evaluate_dataset(Detector(eval_model, cfg.image_size, list(CLASS_NAMES), str(device)), val_json)
+            detector = Detector(eval_model, cfg.image_size, list(CLASS_NAMES), str(device))
+            metrics, _ = evaluate_dataset(detector, val_json, show_progress=False)  # the training bar reports
             model.train()
             epoch_stats.update({"val/map": metrics["map"], "val/map50": metrics["map50"]})
             progress.write(f"epoch {epoch}: loss {epoch_stats['train/loss']:.3f} "
