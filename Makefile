@@ -36,10 +36,11 @@ $(VENV)/.deps-installed: pyproject.toml $(VENV)/.torch-installed
 
 setup: $(VENV)/.deps-installed .dvc/config.local
 
+# Ends with one screen of results (also metrics/summary.md); every key of every file: dvc metrics show --md
 demo: setup
 	time dvc repro
-	dvc metrics show metrics/eval_round1.json metrics/eval_round2.json metrics/compare.json
-	@echo "gallery: data/eval/round1/gallery/index.html  failure slice: metrics/failure_slice.md"
+	@echo
+	@rpsdet summary
 
 test: setup
 	pytest

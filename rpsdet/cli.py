@@ -68,6 +68,13 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(args: argparse.Namespace) -> int:
+    from rpsdet.evaluate.summary import write_summary
+
+    print(write_summary(Path(args.root), Path(args.out) if args.out else None))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rpsdet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="a new or empty folder")
     p.add_argument("--format", choices=("voc", "coco", "yolo"), required=True)
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("summary", help="the end of a run in one screen: round 1 / control / round 2, validation "
+                                        "counts, where the gallery and plots are (also metrics/summary.md)")
+    p.add_argument("--root", default=".", help="the project folder whose metrics/ and data/ are read")
+    p.add_argument("--out", help="markdown copy (default ROOT/metrics/summary.md)")
+    p.set_defaults(func=_summary)
 
     from rpsdet.registry.commands import add_registry_commands  # publish, models, evaluate --model
     from rpsdet.serve.commands import add_serve_commands  # serve, users add
