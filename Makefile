@@ -13,7 +13,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 # downloaded wheel in ~/.cache has run a CI disk out of space.
 export PIP_NO_CACHE_DIR := 1
 
-.PHONY: setup demo test gpu-check
+.PHONY: setup demo test gpu-check pictures
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -44,6 +44,11 @@ demo: setup
 
 test: setup
 	pytest
+
+# The README's pictures, from a finished run (after make demo): docs/gallery.png, docs/pr_curve.png, docs/phone.png.
+# Needs the system chromium (sudo apt-get install -y chromium); serves round 2's model for a minute on loopback.
+pictures: setup
+	python docs/make_pictures.py
 
 # Under 8 minutes on one GPU -> metrics/bench_gpu.json; without a GPU it says so in one line and writes nothing.
 gpu-check: setup

@@ -21,6 +21,12 @@ def summary_line(desc: str, done: int, unit: str, seconds: float) -> str:
     return f"{desc}: {done} {unit if done == 1 else unit + 's'} in {seconds:.1f} s{rate}"
 
 
+def on_terminal(stream: TextIO | None = None) -> bool:
+    """Whether progress bars should be drawn on `stream` (stderr by default): only when it is a terminal."""
+    stream = stream or sys.stderr
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
 class Progress:
     """Counts completed work and moves the bar, if there is one (a disabled tqdm counts nothing itself)."""
 
@@ -40,9 +46,9 @@ def progress(desc: str, total: int, unit: str = "image", stream: TextIO | None =
     line goes to the same stream (stderr by default, so stdout stays clean for JSON output). `silent`: neither bar
     nor line, for a step nested in another that reports itself."""
     stream = stream or sys.stderr
-    on_terminal = not silent and hasattr(stream, "isatty") and stream.isatty()
+    draw = not silent and on_terminal(stream)
     started = time.perf_counter()
-    state = Progress(tqdm(total=total, desc=desc, unit=unit, file=stream, disable=not on_terminal, leave=False,
+    state = Progress(tqdm(total=total, desc=desc, unit=unit, file=stream, disable=not draw, leave=False,
                           dynamic_ncols=True, mininterval=0.5))
     try:
         yield state

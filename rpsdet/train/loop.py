@@ -26,6 +26,7 @@ from rpsdet.model.factory import build_effdet
 from rpsdet.model.predict import Detector
 from rpsdet.model.speed import use_channels_last
 from rpsdet.model.targets import to_effdet_targets
+from rpsdet.progress import on_terminal
 from rpsdet.train.dataset import DetectionDataset, collate, train_transform
 from rpsdet.train.distributed import Distributed
 from rpsdet.train.schedule import warmup_cosine
@@ -184,7 +185,7 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
     started = time.time()
     first_step, batches, train_seconds = step, 0, 0.0
     progress = tqdm(total=total_steps, initial=step, desc="train", unit="step", dynamic_ncols=True, mininterval=5,
-                    disable=not main)
+                    disable=not (main and on_terminal()))  # off a terminal the epoch lines are the log
     for epoch in range(first_epoch, cfg.epochs + 1):
         # The same batches and augmentations (DetectionDataset seeds each item from `random`) whether or not the
         # run was resumed.
