@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rpsdet.browser import chromium, missing_browser  # noqa: E402
+from rpsdet.classes import CLASS_NAMES  # noqa: E402
 
 MAX_BYTES = 150 * 1024
 CLASS_COLOURS = {"rock": "#E53935", "paper": "#1E88E5", "scissors": "#43A047"}  # as the phone page draws boxes
@@ -55,7 +56,8 @@ def save_small_png(png: bytes, out: Path, max_bytes: int = MAX_BYTES) -> int:
 def read_curves(pr_dir: Path) -> dict[str, list[tuple[float, float]]]:
     """recall, precision points per class from evaluate's pr/<class>.csv files."""
     curves = {}
-    for path in sorted(pr_dir.glob("*.csv")):
+    order = {name: i for i, name in enumerate(CLASS_NAMES)}
+    for path in sorted(pr_dir.glob("*.csv"), key=lambda p: (order.get(p.stem, len(order)), p.stem)):
         with open(path, newline="") as fh:
             curves[path.stem] = [(float(row["recall"]), float(row["precision"])) for row in csv.DictReader(fh)]
     if not curves:
