@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 def summary_line(desc: str, done: int, unit: str, seconds: float) -> str:
     """'desc: N units in S s (R units/s)'; no rate when the step took no measurable time."""
-    rate = f" ({done / seconds:.0f} {unit}s/s)" if seconds >= 0.05 and done else ""
+    per_s = done / seconds if seconds >= 0.05 else 0.0
+    rate = f" ({per_s:.1f} {unit}s/s)" if 0 < per_s < 10 else f" ({per_s:.0f} {unit}s/s)" if per_s else ""
     return f"{desc}: {done} {unit if done == 1 else unit + 's'} in {seconds:.1f} s{rate}"
 
 
@@ -50,9 +51,13 @@ def progress(desc: str, total: int, unit: str = "image", stream: TextIO | None =
     started = time.perf_counter()
     state = Progress(tqdm(total=total, desc=desc, unit=unit, file=stream, disable=not draw, leave=False,
                           dynamic_ncols=True, mininterval=0.5))
+    finished = False
     try:
         yield state
+        finished = True
     finally:
         state.bar.close()
         if not silent:
-            print(summary_line(desc, state.done, unit, time.perf_counter() - started), file=stream, flush=True)
+            line = (summary_line(desc, state.done, unit, time.perf_counter() - started) if finished
+                    else f"{desc}: stopped after {state.done} of {total} {unit}s")
+            print(line, file=stream, flush=True)

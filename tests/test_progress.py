@@ -12,7 +12,7 @@ from pathlib import Path
 from rpsdet.data.synth import write_source
 from rpsdet.progress import progress
 
-SUMMARY = re.compile(r"^(?P<desc>.+): (?P<done>\d+) (?P<unit>\w+?)s? in \d+\.\d s( \(\d+ \w+/s\))?$")
+SUMMARY = re.compile(r"^(?P<desc>.+): (?P<done>\d+) (?P<unit>\w+?)s? in \d+\.\d s( \([\d.]+ \w+/s\))?$")
 
 
 def test_off_a_terminal_there_is_no_bar_and_one_summary_line():
@@ -47,6 +47,17 @@ def test_on_a_terminal_the_bar_is_drawn_then_replaced_by_the_summary_line():
     text = drawn.decode()
     assert "\rcopy:   0%|" in text and "0/3" in text  # tqdm's bar, drawn in place
     assert text.rstrip().split("\r")[-1].lstrip("\n").startswith("copy: 3 files in ")
+
+
+def test_a_step_that_fails_says_how_far_it_got():
+    stream = io.StringIO()
+    try:
+        with progress("export voc", total=10, stream=stream) as bar:
+            bar.update(4)
+            raise OSError("disk full")
+    except OSError:
+        pass
+    assert stream.getvalue() == "export voc: stopped after 4 of 10 images\n"
 
 
 def test_silent_prints_nothing():

@@ -29,9 +29,14 @@ def _points(name: str, points: dict) -> str:
     return f"{name:<20}" + "".join(f"{points[f'{k}_points']:>+8.2f}" for k in COLUMNS) + "  points"
 
 
+def _view_name(comparison: dict) -> str:
+    """`full` or `leak_free`: the `test_view` a comparison file records (files from before it existed: full)."""
+    return (comparison.get("test_view") or {}).get("name", "full")
+
+
 def view_line(compare: dict, eval_round1: dict | None) -> str:
     """Which test images the figures are on (compare.json's `test_view`), with the counts from round 1's eval."""
-    leak_free = (compare.get("test_view") or {}).get("name") == "leak_free"
+    leak_free = _view_name(compare) == "leak_free"
     line = f"test view: {'leak-free' if leak_free else 'full'}"
     if eval_round1 is None:
         return line
@@ -49,9 +54,7 @@ def control_row(root: Path, compare: dict) -> tuple[list[str], dict | None]:
     if bench is None:
         return [f"{'control':<20}not run (python bench/bench_failure_loop.py)"], None
     same_round1 = all(bench["rounds"]["round1"][k] == compare["rounds"]["round1"][k] for k in COLUMNS)
-    same_view = (bench.get("test_view") or {}).get("name", "full") == (compare.get("test_view") or {}).get("name",
-                                                                                                          "full")
-    if not (same_round1 and same_view):
+    if not (same_round1 and _view_name(bench) == _view_name(compare)):
         return [f"{'control':<20}stale: {CONTROL_FILE} scored another round 1",
                 f"{'':<20}or test view; rerun bench/bench_failure_loop.py"], None
     vs_control = {f"{k}_points": v for k, v in bench["round2_vs_control_points"].items()}
