@@ -13,7 +13,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 # downloaded wheel in ~/.cache has run a CI disk out of space.
 export PIP_NO_CACHE_DIR := 1
 
-.PHONY: setup demo test gpu-check
+.PHONY: setup demo test gpu-check pictures
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -36,13 +36,19 @@ $(VENV)/.deps-installed: pyproject.toml $(VENV)/.torch-installed
 
 setup: $(VENV)/.deps-installed .dvc/config.local
 
+# Ends with one screen of results (also metrics/summary.md); every key of every file: dvc metrics show --md
 demo: setup
 	time dvc repro
-	dvc metrics show metrics/eval_round1.json metrics/eval_round2.json metrics/compare.json
-	@echo "gallery: data/eval/round1/gallery/index.html  failure slice: metrics/failure_slice.md"
+	@echo
+	@rpsdet summary
 
 test: setup
 	pytest
+
+# The README's pictures, from a finished run (after make demo): docs/gallery.png, docs/pr_curve.png, docs/phone.png.
+# Needs the system chromium (sudo apt-get install -y chromium); serves round 2's model for a minute on loopback.
+pictures: setup
+	python docs/make_pictures.py
 
 # Under 8 minutes on one GPU -> metrics/bench_gpu.json; without a GPU it says so in one line and writes nothing.
 gpu-check: setup

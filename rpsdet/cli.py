@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from rpsdet.cli_help import OVERVIEW, examples
+
 
 def _synth(args: argparse.Namespace) -> int:
     from rpsdet.data.realistic import write_roboflow_export
@@ -84,12 +86,21 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(args: argparse.Namespace) -> int:
+    from rpsdet.evaluate.summary import write_summary
+
+    print(write_summary(Path(args.root), Path(args.out) if args.out else None))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rpsdet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synth", help="draw a synthetic rock/paper/scissors source (PASCAL VOC), or a realistic "
-                                      "Roboflow YOLOv8 export of video frames (--style roboflow)")
+                                      "Roboflow YOLOv8 export of video frames (--style roboflow)",
+                       **examples("rpsdet synth data/raw/mine --count 200 --multi-fraction 0.4 --seed 1",
+                                  "rpsdet synth hands.v1i.yolov8 --style roboflow --count 300"))
     p.add_argument("out", help="output folder (voc: JPEGImages/ + Annotations/; roboflow: train/ valid/ test/ + "
                                "data.yaml)")
     p.add_argument("--style", choices=("voc", "roboflow"), default="voc",
@@ -104,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default=None, help="image name prefix (default: the folder name)")
     p.set_defaults(func=_synth)
 
-    p = sub.add_parser("validate", help="check a VOC / COCO / YOLO source; write a clean canonical dataset + report")
+    p = sub.add_parser("validate", help="check a VOC / COCO / YOLO source; write a clean canonical dataset + report",
+                       **examples("rpsdet validate data/raw/synthetic/train /tmp/train_checked",
+                                  "rpsdet validate data/raw/synthetic/test /tmp/test_checked "
+                                  "--reference data/raw/synthetic/train",
+                                  "rpsdet validate hands.v1i.yolov8/test /tmp/hands_test --unlabelled keep "
+                                  "--metrics /tmp/hands_test.json"))
     p.add_argument("src")
     p.add_argument("out")
     p.add_argument("--params", default="params.yaml", help="read validate.* and classes.aliases from here if it exists")
@@ -116,7 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default=None, help="also write the summary JSON here")
     p.set_defaults(func=_validate)
 
-    p = sub.add_parser("import", help="copy a labeling tool's export into data/imports/NAME and make it data.source")
+    p = sub.add_parser("import", help="copy a labeling tool's export into data/imports/NAME and make it data.source",
+                       **examples("rpsdet import ~/Downloads/hands.v3i.yolov8 --name hands",
+                                  "rpsdet import ~/exports/task_hands --name cvat-hands --format voc --test-ratio 0.25",
+                                  "rpsdet import ~/Downloads/hands.v4i.yolov8 --name hands --force"))
     p.add_argument("src", help="the exported folder (VOC, COCO or YOLO; Roboflow train/valid/test folders kept)")
     p.add_argument("--name", required=True, help="folder name under data/imports/")
     p.add_argument("--format", choices=("auto", "voc", "coco", "yolo"), default="auto")
@@ -126,13 +145,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace data/imports/NAME if it exists")
     p.set_defaults(func=_import)
 
-    p = sub.add_parser("export", help="write a validated dataset or split file as a VOC / COCO / YOLO export")
+    p = sub.add_parser("export", help="write a validated dataset or split file as a VOC / COCO / YOLO export",
+                       **examples("rpsdet export data/validated/test /tmp/test_voc --format voc",
+                                  "rpsdet export data/splits/v1/train.json /tmp/train_yolo --format yolo"))
     p.add_argument("dataset", help="data/validated/<side>, or a split file such as data/splits/v1/test.json")
     p.add_argument("out", help="a new or empty folder")
     p.add_argument("--format", choices=("voc", "coco", "yolo"), required=True)
     p.add_argument("--root", default=".", help="images must lie inside the dataset's folder or this one (default: "
                    "the current folder, the project)")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("summary", help="the end of a run in one screen: round 1 / control / round 2, validation "
+                                        "counts, where the gallery and plots are (also metrics/summary.md)",
+                       **examples("rpsdet summary", "rpsdet summary --root ../rpsdet-exp --out /tmp/exp_summary.md"))
+    p.add_argument("--root", default=".", help="the project folder whose metrics/ and data/ are read")
+    p.add_argument("--out", help="markdown copy (default ROOT/metrics/summary.md)")
+    p.set_defaults(func=_summary)
 
     from rpsdet.predict.commands import add_predict_commands  # predict, export-model
     from rpsdet.registry.commands import add_registry_commands  # publish, models, evaluate --model
@@ -145,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # a first look: what the tool does and the commands people use most
+        print(OVERVIEW)
+        return 0
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -59,3 +59,20 @@ def tiny_checkpoint(tiny_splits, tmp_path_factory) -> Path:
     cfg = TrainConfig(epochs=1, image_size=128, batch_size=4, warmup_steps=3, eval_every=1, threads=2)
     train(cfg, tiny_splits / "train.json", tiny_splits / "val.json", out)
     return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """The system chromium through Playwright. Skipped with instructions outside CI; in CI (CI=true) a missing
+    browser is a failure, never a skip. Per module: Playwright's sync API allows one running instance at a time, and
+    tests/test_web_browser.py starts its own."""
+    from rpsdet.browser import chromium, missing_browser
+
+    missing = missing_browser()
+    if missing:
+        message = "browser test needs " + " and ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with chromium() as launched:
+        yield launched

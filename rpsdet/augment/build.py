@@ -15,6 +15,7 @@ from PIL import Image
 from rpsdet.augment.ops import OPERATIONS, build_operation
 from rpsdet.data.coco import ImageRecord, image_id_for, image_path, read_coco, write_coco
 from rpsdet.data.split import rebase
+from rpsdet.progress import progress
 
 MANIFEST_FIELDS = ("file_name", "image_id", "parent_id", "parent_file", "operation", "copy", "boxes_in",
                    "boxes_out", "dropped_boxes", "status", "applied")
@@ -48,41 +49,45 @@ def augment_selection(train_json: Path, selected_ids: set[int], out_dir: Path, o
     manifest: list[dict[str, Any]] = []
     counts = {"selected": len(selected), "generated": 0, "rejected": 0, "dropped_boxes": 0,
               "per_operation": {}}
-    for op_index, name in enumerate(OPERATIONS):
-        params = ops.get(name)
-        if not params or params.get("copies", 0) <= 0:
-            continue
-        made = 0
-        for rec in selected:
-            with Image.open(image_path(train_json, rec)) as im:
-                image = np.asarray(im.convert("RGB"))
-            transform = build_operation(name, params, image.shape[:2], seed=seed * 7919 + op_index * 104729 + rec.id % 100003)
-            for copy in range(params["copies"]):
-                out = transform(image=image, bboxes=np.asarray(rec.boxes, dtype=np.float32).reshape(-1, 4),
-                                labels=np.asarray(rec.labels, dtype=np.int64))
-                boxes = [tuple(round(float(v), 2) for v in b) for b in out["bboxes"]]
-                labels = [int(v) for v in out["labels"]]  # albumentations hands labels back as floats
-                stem = f"{Path(rec.file_name).stem}__{name}{copy}"
-                path = out_dir / "images" / f"{stem}.jpg"
-                Image.fromarray(out["image"]).save(path, quality=quality)
-                height, width = out["image"].shape[:2]
-                problem = integrity_problem(path, boxes, width, height)
-                dropped = len(rec.boxes) - len(boxes)
-                counts["dropped_boxes"] += dropped
-                row = {"file_name": f"images/{stem}.jpg", "image_id": image_id_for(f"augmented/{stem}"),
-                       "parent_id": rec.id, "parent_file": rec.file_name, "operation": name, "copy": copy,
-                       "boxes_in": len(rec.boxes), "boxes_out": len(boxes), "dropped_boxes": dropped,
-                       "status": "kept" if problem is None else f"rejected: {problem}",
-                       "applied": json.dumps(_jsonable(out.get("applied_transforms", [])))}
-                manifest.append(row)
-                if problem is None:
-                    new_records.append(ImageRecord(row["image_id"], row["file_name"], width, height, boxes, labels))
-                    made += 1
-                else:
-                    path.unlink()
-                    counts["rejected"] += 1
-        counts["per_operation"][name] = made
-        counts["generated"] += made
+    copies = sum(max(0, (ops.get(name) or {}).get("copies", 0)) for name in OPERATIONS)
+    with progress("augment", len(selected) * copies) as bar:
+        for op_index, name in enumerate(OPERATIONS):
+            params = ops.get(name)
+            if not params or params.get("copies", 0) <= 0:
+                continue
+            made = 0
+            for rec in selected:
+                with Image.open(image_path(train_json, rec)) as im:
+                    image = np.asarray(im.convert("RGB"))
+                transform = build_operation(name, params, image.shape[:2],
+                                            seed=seed * 7919 + op_index * 104729 + rec.id % 100003)
+                for copy in range(params["copies"]):
+                    out = transform(image=image, bboxes=np.asarray(rec.boxes, dtype=np.float32).reshape(-1, 4),
+                                    labels=np.asarray(rec.labels, dtype=np.int64))
+                    boxes = [tuple(round(float(v), 2) for v in b) for b in out["bboxes"]]
+                    labels = [int(v) for v in out["labels"]]  # albumentations hands labels back as floats
+                    stem = f"{Path(rec.file_name).stem}__{name}{copy}"
+                    path = out_dir / "images" / f"{stem}.jpg"
+                    Image.fromarray(out["image"]).save(path, quality=quality)
+                    height, width = out["image"].shape[:2]
+                    problem = integrity_problem(path, boxes, width, height)
+                    dropped = len(rec.boxes) - len(boxes)
+                    counts["dropped_boxes"] += dropped
+                    row = {"file_name": f"images/{stem}.jpg", "image_id": image_id_for(f"augmented/{stem}"),
+                           "parent_id": rec.id, "parent_file": rec.file_name, "operation": name, "copy": copy,
+                           "boxes_in": len(rec.boxes), "boxes_out": len(boxes), "dropped_boxes": dropped,
+                           "status": "kept" if problem is None else f"rejected: {problem}",
+                           "applied": json.dumps(_jsonable(out.get("applied_transforms", [])))}
+                    manifest.append(row)
+                    if problem is None:
+                        new_records.append(ImageRecord(row["image_id"], row["file_name"], width, height, boxes, labels))
+                        made += 1
+                    else:
+                        path.unlink()
+                        counts["rejected"] += 1
+                bar.update(params["copies"])
+            counts["per_operation"][name] = made
+            counts["generated"] += made
     write_coco(out_dir / "train.json", rebase(previous, Path(train_json).parent, out_dir) + new_records)
     with open(out_dir / "manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)

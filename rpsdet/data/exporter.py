@@ -13,6 +13,7 @@ from pathlib import Path
 from rpsdet.classes import CLASS_NAMES
 from rpsdet.data.coco import ImageRecord, check_image_paths, image_path, read_coco, to_coco_dict
 from rpsdet.data.voc import VocObject, VocRecord, write_voc
+from rpsdet.progress import progress
 
 FORMATS = ("voc", "coco", "yolo")
 
@@ -75,14 +76,16 @@ def export_dataset(dataset: Path, out: Path, fmt: str, root: Path | None = None)
         raise ValueError(f"{out} is not empty; export into a new folder")
     coco, records = load_dataset(dataset, root)
     names = output_names(records)
-    for rec in records:
-        dest = out / IMAGE_DIRS[fmt] / names[rec.id]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(image_path(coco, rec), dest)
-        if fmt == "voc":
-            _write_voc(out, rec, names[rec.id])
-        elif fmt == "yolo":
-            _write_yolo(out, rec, names[rec.id])
+    with progress(f"export {fmt}", len(records)) as bar:
+        for rec in records:
+            dest = out / IMAGE_DIRS[fmt] / names[rec.id]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(image_path(coco, rec), dest)
+            if fmt == "voc":
+                _write_voc(out, rec, names[rec.id])
+            elif fmt == "yolo":
+                _write_yolo(out, rec, names[rec.id])
+            bar.update()
     if fmt == "coco":  # CVAT's COCO layout: file_name relative to images/
         renamed = [ImageRecord(r.id, names[r.id], r.width, r.height, r.boxes, r.labels) for r in records]
         (out / "annotations").mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from rpsdet.data.formats import detect_format, read_source
 from rpsdet.data.formats.base import inside, list_files, list_images, real_file, skipped_links
 from rpsdet.data.formats.coco_reader import coco_files
 from rpsdet.data.formats.yolo_reader import NAME_FILES
+from rpsdet.progress import progress
 
 SIDES = ("train", "test")
 SPLIT_FOLDERS = {"train": "train", "valid": "train", "val": "train", "validation": "train", "test": "test"}
@@ -139,12 +140,15 @@ def plan_import(root: Path, fmt: str = "auto", test_ratio: float = 0.2) -> Impor
 def _copy(root: Path, out: Path, plan: ImportPlan) -> list[str]:
     """Copy every side's files (bytes and times kept); write COCO subsets; return notes on dropped entries."""
     notes = []
-    for side in SIDES:
-        for rel in sorted(plan.files[side]):
-            (out / side / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(real_file(root, rel), out / side / rel, follow_symlinks=False)
-        if plan.format == "coco":
-            notes += write_side_json(root, plan.parts, set(plan.images[side]), out / side / "_annotations.coco.json")
+    with progress(f"import {root.name}", sum(len(plan.files[side]) for side in SIDES), unit="file") as bar:
+        for side in SIDES:
+            for rel in sorted(plan.files[side]):
+                (out / side / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(real_file(root, rel), out / side / rel, follow_symlinks=False)
+                bar.update()
+            if plan.format == "coco":
+                notes += write_side_json(root, plan.parts, set(plan.images[side]),
+                                         out / side / "_annotations.coco.json")
     return notes
 
 

@@ -24,11 +24,15 @@ PAGE = """<!doctype html>
 body {{ font: 14px system-ui, sans-serif; margin: 1rem; background: #fafafa; }}
 .bar {{ display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; margin-bottom: 1rem; }}
 .grid {{ display: grid; grid-template-columns: repeat(auto-fill, minmax({thumb}px, 1fr)); gap: .75rem; }}
-.card {{ background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: .4rem; }}
+.card {{ background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: .4rem; min-width: 0; }}
 .card.bad {{ border-color: #e33; }}
 .leak {{ color: #a15c00; font-weight: 600; }}
 .card img {{ width: 100%; display: block; }}
-.meta {{ font-size: 12px; color: #444; }}
+.meta {{ font-size: 12px; color: #444; overflow-wrap: anywhere; }}
+.name {{ white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-weight: 600; }}
+dialog {{ max-width: 95vw; max-height: 95vh; padding: .5rem; border: 0; border-radius: 6px; }}
+dialog img {{ width: min(90vw, 720px); max-height: 80vh; object-fit: contain; display: block; }}
+dialog p {{ margin: .4rem 0 0; overflow-wrap: anywhere; }}
 .key span {{ display: inline-block; padding: 0 .4rem; margin-right: .3rem; color: #fff; border-radius: 3px; }}
 </style></head><body>
 <h1>Prediction gallery</h1>
@@ -43,6 +47,8 @@ body {{ font: 14px system-ui, sans-serif; margin: 1rem; background: #fafafa; }}
  <span id="count"></span>
 </div>
 <div class="grid" id="grid">{cards}</div>
+<dialog id="viewer"><img id="viewer-img" alt=""><p id="viewer-name"></p>
+ <form method="dialog"><button>Close</button></form></dialog>
 <script>
 const slice = document.getElementById("slice"), onlyErrors = document.getElementById("errors");
 const leakage = document.getElementById("leakage");
@@ -58,6 +64,16 @@ function apply() {{
   document.getElementById("count").textContent = shown + " images";
 }}
 slice.onchange = apply; onlyErrors.onchange = apply; leakage.onchange = apply; apply();
+const viewer = document.getElementById("viewer");
+for (const link of document.querySelectorAll(".card a")) {{
+  link.onclick = event => {{  // enlarge in place, with the full file name (the tile may shorten it)
+    event.preventDefault();
+    document.getElementById("viewer-img").src = link.href;
+    document.getElementById("viewer-name").textContent = link.closest(".card").dataset.name;
+    viewer.showModal();
+  }};
+}}
+viewer.onclick = event => {{ if (event.target === viewer) viewer.close(); }};
 </script></body></html>
 """
 
@@ -108,16 +124,17 @@ def write_gallery(out_dir: Path, coco_path: Path, records: list[ImageRecord], er
         n_leaked += leaked
         leak = f'<br><span class="leak">leaked: {html.escape(leak_note(rec))}</span>' if leaked else ""
         counts = ", ".join(f"{err.count(k)} {LEGEND[k]}" for k in ("tp", "fp", "fn", "wrong_class") if err.count(k))
-        cards.append(
+        name = html.escape(Path(rec.file_name).name)
+        cards.append(  # long names (Roboflow's ..._jpg.rf.<hash>.jpg) end in an ellipsis; hover or enlarge for all
             f'<div class="card{" bad" if n_errors else ""}" data-slices="{html.escape(" ".join(tags))}" '
-            f'data-errors="{n_errors}" data-leaked="{int(leaked)}"><a href="full/{stem}.jpg" target="_blank">'
-            f'<img loading="lazy" src="thumbs/{stem}.jpg" alt="{html.escape(rec.file_name)}"></a>'
-            f'<div class="meta">{html.escape(Path(rec.file_name).name)}<br>{html.escape(counts or "no boxes")}'
+            f'data-errors="{n_errors}" data-leaked="{int(leaked)}" data-name="{name}"><a href="full/{stem}.jpg" '
+            f'target="_blank"><img loading="lazy" src="thumbs/{stem}.jpg" alt="{name}"></a>'
+            f'<div class="meta"><div class="name" title="{name}">{name}</div>{html.escape(counts or "no boxes")}'
             f'<br>{html.escape(" · ".join(tags))}{leak}</div></div>')
     legend = "".join(f'<span style="background: rgb{COLOURS[k]}">{LEGEND[k]}</span>' for k in COLOURS)
     options = "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in sorted(slice_values))
     summary = (f"{len(records)} images, {n_bad} with at least one error, {n_leaked} leaked (copies of a training "
-               "image); sorted worst first. Click an image to enlarge.")
+               "image); sorted worst first. Click an image to enlarge it with its full file name.")
     page = PAGE.format(thumb=THUMB_WIDTH, summary=html.escape(summary), legend=legend, options=options,
                        cards="\n".join(cards))
     (out_dir / "index.html").write_text(page, encoding="utf-8")

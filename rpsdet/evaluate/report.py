@@ -21,6 +21,7 @@ from rpsdet.evaluate.matching import ImageErrors, confusion_rows, match_image, p
 from rpsdet.evaluate.slices import BOX_SIZES, SliceThresholds, box_size, image_attributes, standard_rules
 from rpsdet.files import write_json
 from rpsdet.model.predict import Detection, Detector
+from rpsdet.progress import progress
 
 
 @dataclass
@@ -91,13 +92,15 @@ def evaluate_model(detector: Detector, coco_path: Path, out: EvalOutputs, score_
     results: list[dict] = []
     attributes: dict[int, dict] = {}
     kept: dict[int, list[Detection]] = {}
-    for start in range(0, len(records), batch_size):
-        chunk = records[start:start + batch_size]
-        images = [np.asarray(Image.open(image_path(coco_path, r)).convert("RGB")) for r in chunk]
-        for rec, image, dets in zip(chunk, images, detector.predict(images, score_threshold=0.001)):
-            results.extend(detections_to_coco(rec.id, dets))
-            kept[rec.id] = [d for d in dets if d.score >= score_threshold]
-            attributes[rec.id] = image_attributes(image, len(rec.boxes), thresholds)
+    with progress(f"evaluate {coco_path.name}", len(records)) as bar:
+        for start in range(0, len(records), batch_size):
+            chunk = records[start:start + batch_size]
+            images = [np.asarray(Image.open(image_path(coco_path, r)).convert("RGB")) for r in chunk]
+            for rec, image, dets in zip(chunk, images, detector.predict(images, score_threshold=0.001)):
+                results.extend(detections_to_coco(rec.id, dets))
+                kept[rec.id] = [d for d in dets if d.score >= score_threshold]
+                attributes[rec.id] = image_attributes(image, len(rec.boxes), thresholds)
+            bar.update(len(chunk))
     predict_seconds = time.time() - started
 
     ground_truth = to_coco_dict(records)

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rpsdet.cli_help import examples
+
 DEFAULTS = {"predict": {"conf": 0.4, "batch_size": 8, "backend": "auto"}, "export_model": {"min_score": 0.05}}
 
 
@@ -96,7 +98,10 @@ def _export_model(args: argparse.Namespace) -> int:
 
 
 def add_predict_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="detect hands in images, folders, glob patterns or videos; draw and list them")
+    p = sub.add_parser("predict", help="detect hands in images, folders, glob patterns or videos; draw and list them",
+                       **examples("rpsdet predict ~/Pictures/hands --model prod",
+                                  "rpsdet predict 'shots/*.jpg' clip.mp4 --model v0.1.0 --conf 0.5 --out /tmp/pred",
+                                  "rpsdet predict photo.jpg --model models/round2/model.pt"))
     p.add_argument("source", nargs="+", help="image files, folders (searched recursively), quoted glob patterns "
                                              "('photos/*.jpg') or video files (.mp4 .avi .mov ...)")
     p.add_argument("--model", default="prod", help="a stage (default prod), a version (v0.1.0) or a checkpoint file")
@@ -107,7 +112,10 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", default="params.yaml", help="predict.* settings come from here if it exists")
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("export-model", help="write a model as one ONNX or OpenVINO file that runs without rpsdet")
+    p = sub.add_parser("export-model", help="write a model as one ONNX or OpenVINO file that runs without rpsdet",
+                       **examples("rpsdet export-model --format onnx --model prod",
+                                  "rpsdet export-model --format openvino --model v0.1.0 --out /tmp/rps/model.xml",
+                                  "rpsdet export-model --format onnx --model models/round2/model.pt --min-score 0.1"))
     p.add_argument("--format", choices=("onnx", "openvino"), required=True)
     p.add_argument("--model", default="prod", help="a stage (default prod), a version (v0.1.0) or a checkpoint file")
     p.add_argument("--out", help="the .onnx or .xml file (default exports/<name>@<version>/model.onnx|.xml)")

@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from rpsdet.cli_help import examples
+
 
 def _publish(args: argparse.Namespace) -> int:
     from rpsdet.params import load_params
@@ -82,7 +84,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def add_registry_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("publish", help="register the committed model as a new GTO version; optionally assign a stage")
+    p = sub.add_parser("publish", help="register the committed model as a new GTO version; optionally assign a stage",
+                       **examples("rpsdet publish --stage dev", "rpsdet publish --bump minor --stage prod",
+                                  "rpsdet publish --name model --version v1.0.0 --metrics metrics/eval_round2.json"))
     p.add_argument("--name", help="artifact name (default: the first one in dvc.yaml `artifacts:`)")
     p.add_argument("--version", help="explicit semver, e.g. v1.0.0 (default: bump the latest)")
     p.add_argument("--bump", choices=("patch", "minor", "major"), default="patch")
@@ -92,16 +96,24 @@ def add_registry_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repo", default=".")
     p.set_defaults(func=_publish)
 
-    p = sub.add_parser("models", help="list model versions, stages and key metrics; `models import` adds one")
+    p = sub.add_parser("models", help="list model versions, stages and key metrics; `models import` adds one",
+                       **examples("rpsdet models", "rpsdet models --repo ../rpsdet-registry",
+                                  "rpsdet models import ~/Downloads/partner.pt --name partner-d0"))
     p.add_argument("--repo", default=".")
     p.set_defaults(func=_models)
-    p = p.add_subparsers(dest="models_command").add_parser("import", help="adopt a ready-made rpsdet checkpoint")
+    p = p.add_subparsers(dest="models_command").add_parser(
+        "import", help="adopt a ready-made rpsdet checkpoint",
+        **examples("rpsdet models import ~/Downloads/partner.pt --name partner-d0",
+                   "rpsdet models import /mnt/share/d0_512.pt --name d0-512 --repo ../rpsdet-registry"))
     p.add_argument("path")
     p.add_argument("--name", required=True, help="artifact name: lowercase letters, digits, '-'")
     p.add_argument("--repo", default=".")
     p.set_defaults(func=_models_import)
 
-    p = sub.add_parser("evaluate", help="evaluate a registered version (or a checkpoint) on any canonical dataset")
+    p = sub.add_parser("evaluate", help="evaluate a registered version (or a checkpoint) on any canonical dataset",
+                       **examples("rpsdet evaluate --model prod --data data/validated/test",
+                                  "rpsdet evaluate --model v0.1.0 --data data/splits/v1/test.json --out /tmp/v010",
+                                  "rpsdet evaluate --model models/round1/model.pt --data data/validated/test"))
     p.add_argument("--model", required=True, help="a version (v0.1.0), a stage (prod) or a checkpoint file")
     p.add_argument("--data", required=True, help="a canonical dataset folder or a COCO split file")
     p.add_argument("--name", default="model", help="artifact name (default model)")

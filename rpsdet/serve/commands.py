@@ -6,6 +6,8 @@ import getpass
 from pathlib import Path
 from typing import Any
 
+from rpsdet.cli_help import examples
+
 
 def _serve_params(path: str) -> dict[str, Any]:
     from rpsdet.params import load_params
@@ -59,7 +61,10 @@ def _gpus(text: str) -> str | float:
 
 
 def add_serve_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="serve a model version on Ray Serve: HTTP API + phone page (Ctrl-C stops)")
+    p = sub.add_parser("serve", help="serve a model version on Ray Serve: HTTP API + phone page (Ctrl-C stops)",
+                       **examples("rpsdet serve", "rpsdet serve --stage dev --port 8080",
+                                  "rpsdet serve --version v0.1.0 --host 0.0.0.0 --replicas 2",
+                                  "rpsdet serve --checkpoint models/round2/model.pt --address auto"))
     which = p.add_mutually_exclusive_group()
     which.add_argument("--stage", default="prod", help="serve the version in this GTO stage (default prod)")
     which.add_argument("--version", help="serve this registered version, e.g. v0.1.0")
@@ -74,14 +79,18 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", default="params.yaml")
     p.set_defaults(func=_serve)
 
-    users = sub.add_parser("users", help="manage the users who may log in").add_subparsers(dest="users_command",
-                                                                                           required=True)
-    p = users.add_parser("add", help="add a user or change a password (asks twice)")
+    users = sub.add_parser("users", help="manage the users who may log in",
+                           **examples("rpsdet users add alice", "rpsdet users add bob --file /srv/rpsdet/users.json")
+                           ).add_subparsers(dest="users_command", required=True)
+    p = users.add_parser("add", help="add a user or change a password (asks twice)",
+                         **examples("rpsdet users add alice", "rpsdet users add bob --file /srv/rpsdet/users.json"))
     p.add_argument("name")
     p.add_argument("--file", help="users file (default params serve.users_file)")
     p.add_argument("--params", default="params.yaml")
     p.set_defaults(func=_users_add)
-    p = users.add_parser("remove", help="remove a user; their tokens stop working at once")
+    p = users.add_parser("remove", help="remove a user; their tokens stop working at once",
+                         **examples("rpsdet users remove alice",
+                                    "rpsdet users remove bob --file /srv/rpsdet/users.json"))
     p.add_argument("name")
     p.add_argument("--file", help="users file (default params serve.users_file)")
     p.add_argument("--params", default="params.yaml")

@@ -27,6 +27,7 @@ from rpsdet.model.pretrained import check_start, start_point
 from rpsdet.model.predict import Detector
 from rpsdet.model.speed import use_channels_last
 from rpsdet.model.targets import to_effdet_targets
+from rpsdet.progress import on_terminal
 from rpsdet.train.dataset import DetectionDataset, collate, train_transform
 from rpsdet.train.distributed import Distributed
 from rpsdet.train.schedule import warmup_cosine
@@ -189,7 +190,7 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
     started = time.time()
     first_step, batches, train_seconds = step, 0, 0.0
     progress = tqdm(total=total_steps, initial=step, desc="train", unit="step", dynamic_ncols=True, mininterval=5,
-                    disable=not main)
+                    disable=not (main and on_terminal()))  # off a terminal the epoch lines are the log
     for epoch in range(first_epoch, cfg.epochs + 1):
         # The same batches and augmentations (DetectionDataset seeds each item from `random`) whether or not the
         # run was resumed.
@@ -223,7 +224,8 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
         epoch_stats = {f"train/{k}": v / len(loader) for k, v in sums.items()}
         epoch_stats["train/lr"] = scheduler.get_last_lr()[0]
         if main and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
-            metrics, _ = evaluate_dataset(Detector(eval_model, cfg.image_size, list(CLASS_NAMES), str(device)), val_json)
+            detector = Detector(eval_model, cfg.image_size, list(CLASS_NAMES), str(device))
+            metrics, _ = evaluate_dataset(detector, val_json, show_progress=False)  # the training bar reports
             model.train()
             epoch_stats.update({"val/map": metrics["map"], "val/map50": metrics["map50"]})
             progress.write(f"epoch {epoch}: loss {epoch_stats['train/loss']:.3f} "

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rpsdet.progress import progress
+
 # Pillow formats and the file extensions that may carry them.
 FORMAT_SUFFIXES = {
     "JPEG": {".jpg", ".jpeg"}, "PNG": {".png"}, "BMP": {".bmp"}, "WEBP": {".webp"}, "TIFF": {".tif", ".tiff"},
@@ -136,13 +138,21 @@ def _inspect_chunk(args: tuple[str, list[tuple[str, str]], int]) -> list[ImageIn
 
 
 def inspect_images(root: Path, rels: list[str], max_pixels: int, workers: int = 0,
-                   dests: dict[str, str] | None = None) -> dict[str, ImageInfo]:
+                   dests: dict[str, str] | None = None, desc: str = "decode images") -> dict[str, ImageInfo]:
     """Inspect every image, spread over `workers` processes (0 = every core this process may use)."""
     workers = workers or len(os.sched_getaffinity(0))
     items = [(rel, (dests or {}).get(rel, "")) for rel in rels]
-    if workers <= 1 or len(rels) < 16:
-        return {rel: inspect_image(str(root), rel, max_pixels, dest) for rel, dest in items}
-    chunk = max(1, min(32, len(rels) // (workers * 4)))
-    jobs = [(str(root), items[i:i + chunk], max_pixels) for i in range(0, len(items), chunk)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return {info.path: info for infos in pool.map(_inspect_chunk, jobs) for info in infos}
+    infos: dict[str, ImageInfo] = {}
+    with progress(desc, len(items)) as bar:
+        if workers <= 1 or len(rels) < 16:
+            for rel, dest in items:
+                infos[rel] = inspect_image(str(root), rel, max_pixels, dest)
+                bar.update()
+            return infos
+        chunk = max(1, min(32, len(rels) // (workers * 4)))
+        jobs = [(str(root), items[i:i + chunk], max_pixels) for i in range(0, len(items), chunk)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for done in pool.map(_inspect_chunk, jobs):
+                infos.update((info.path, info) for info in done)
+                bar.update(len(done))
+    return infos

@@ -104,7 +104,8 @@ def _reference_infos(cfg: ValidateConfig) -> tuple[Path, list[ImageInfo]] | None
     if cfg.reference is None or not Path(cfg.reference).is_dir():
         return None
     ref = read_source(Path(cfg.reference))
-    infos = inspect_images(ref.root, ref.images, cfg.max_pixels, cfg.workers)
+    infos = inspect_images(ref.root, ref.images, cfg.max_pixels, cfg.workers,
+                           desc=f"decode reference {Path(cfg.reference).name}")
     return ref.root, [infos[rel] for rel in ref.images if not infos[rel].error]
 
 
@@ -124,7 +125,7 @@ def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, nam
     reset_output(out)
     (out / "images").mkdir()
     dests = {rel: str(out / "images" / _output_name(rel, source.image_root)) for rel in source.images}
-    infos = inspect_images(src, source.images, cfg.max_pixels, cfg.workers, dests)
+    infos = inspect_images(src, source.images, cfg.max_pixels, cfg.workers, dests, f"validate {name or src.name}")
     problems: dict[str, list] = {}
     general: list[Finding] = []
     for p in source.problems:
