@@ -20,7 +20,8 @@ for name, folds in jobs:
     coco_path = splits / f"{name}.json"
     records = read_coco(coco_path)
     if folds:
-        train_cfg = TrainConfig(**{**params["train"], "epochs": cfg["fold_epochs"], "resume": False})
+        train_cfg = TrainConfig(**{**params["train"], "epochs": cfg["fold_epochs"], "max_minutes": None,
+                                   "resume": False})
         detections = lq.kfold_detections(coco_path, records, folds, train_cfg, out / "folds", cfg["score_threshold"])
     else:
         detections = lq.predict(Detector.from_checkpoint(Path(cfg["model"])), coco_path, records,
