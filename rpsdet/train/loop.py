@@ -29,7 +29,7 @@ from rpsdet.model.factory import build_effdet
 from rpsdet.model.predict import Detector
 from rpsdet.model.speed import use_channels_last
 from rpsdet.model.targets import to_effdet_targets
-from rpsdet.train.dataset import DetectionDataset, collate, train_transform
+from rpsdet.train.dataset import CACHE_MODES, DetectionDataset, collate, train_transform
 from rpsdet.train.distributed import Distributed
 from rpsdet.train.schedule import TimeBudget, warmup_cosine
 
@@ -61,6 +61,7 @@ class TrainConfig:
     early_stop_patience: int = 0  # evaluations without improvement before stopping; 0 = never stop early
     seed: int = 0
     workers: int = 0
+    cache: str = "none"  # none: decode each image at the input size every step; ram: decode all once, keep them
     threads: int = 0  # 0 = every core this process may use
     device: str = "auto"
     resume: bool = True  # continue an interrupted run from its last epoch when the config is unchanged
@@ -90,6 +91,8 @@ class TrainConfig:
         if cfg.backend == "ray" and cfg.batch_size % cfg.num_workers:
             raise ValueError(f"train.batch_size={cfg.batch_size} must divide by train.num_workers={cfg.num_workers}: "
                              f"it is the global batch, split between the workers")
+        if cfg.cache not in CACHE_MODES:
+            raise ValueError(f"train.cache must be one of {CACHE_MODES}, got {cfg.cache!r}")
         if cfg.max_minutes is not None and cfg.max_minutes < 0:
             raise ValueError(f"train.max_minutes is a time budget in minutes (null or 0 = off), got {cfg.max_minutes!r}")
         if cfg.init_from and not Path(cfg.init_from).is_file():
@@ -156,7 +159,7 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
     step_module = dist.wrap(bench) if dist is not None else bench
 
     dataset = DetectionDataset(train_json, train_transform(cfg.image_size, cfg.scale_jitter, cfg.color_jitter,
-                                                         cfg.mosaic))
+                                                         cfg.mosaic), cfg.image_size, cfg.cache)
     if len(dataset) < cfg.batch_size:
         raise ValueError(f"{train_json} has {len(dataset)} images, fewer than train.batch_size={cfg.batch_size}")
     shuffle = torch.Generator()
