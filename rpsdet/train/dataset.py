@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -33,26 +34,30 @@ def reduced_size(width: int, height: int, max_side: int) -> tuple[int, int]:
 
 
 def load_reduced(path: Path, boxes: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
-    """The image as RGB uint8 at most `max_side` on its longest side, and its xyxy boxes scaled with it.
+    """The image as RGB uint8 at the letterbox's size (longest side `max_side`), and its xyxy boxes scaled with it.
 
-    Decoding a 640-px JPEG at full size to train at 256 px wastes most of the decode. A JPEG is decoded by
-    libjpeg's DCT scaling (PIL `draft`) at 1/2, 1/4 or 1/8 size, the smallest that stays at least as large as the
-    target; one resize of the region the draft reports then gives the letterbox's exact size, so every pixel and
-    box lands where letterboxing the full image puts it (boxes scale by new/old size per axis, as the letterbox's
-    LongestMaxSize scales them), and the train transform's own letterbox becomes a no-op. Other formats decode
-    in full, then resize. Only the resampling differs from a full decode (DCT averaging, then an antialiased
-    bilinear resize): the pixels are a slightly smoother version of the same picture.
+    Decoding a 640-px JPEG in full to train at 256 px wastes most of the decode. A JPEG is decoded by libjpeg's
+    DCT scaling (PIL `draft`) at 1/2, 1/4 or 1/8 size, the smallest that stays at least as large as the target;
+    one resize with the letterbox's own interpolation (cv2 bilinear) then gives the letterbox's size, so the
+    train transform's letterbox becomes a no-op. Other formats are decoded in full, then resized. Boxes follow the
+    pixels exactly: a draft by s makes decoded pixel i out of original pixels [s*i, s*i + s), so x -> x / s, then
+    the resize multiplies by new/decoded size per axis. When a side is not a multiple of s, its last decoded
+    pixel is part padding and the picture comes out up to s-1 original pixels smaller than the letterbox's
+    (under one pixel of the result); the boxes shrink with it. Smaller images are left as they are. As with
+    Ultralytics' cache, zoom-in augmentation (scale jitter > 1) then starts from input-size pixels.
     """
     with Image.open(path) as im:
         width, height = im.size
         size = reduced_size(width, height, max_side)
-        drafted = im.draft("RGB", size) if size != (width, height) else None
-        rgb = im.convert("RGB")
-    if rgb.size != size:
-        region = drafted[1] if drafted is not None else (0, 0, rgb.width, rgb.height)
-        rgb = rgb.resize(size, Image.Resampling.BILINEAR, box=region)
-    factors = np.asarray([size[0] / width, size[1] / height] * 2, dtype=np.float32)
-    return np.asarray(rgb), boxes * factors
+        drafted = im.draft("RGB", size) if size != (width, height) else None  # None: not a JPEG, or no need
+        image = np.asarray(im.convert("RGB"))
+    decoded_h, decoded_w = image.shape[:2]
+    if (decoded_w, decoded_h) != size:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    draft_scale = width / drafted[1][2] if drafted is not None else 1.0
+    factors = np.asarray([size[0] / (decoded_w * draft_scale), size[1] / (decoded_h * draft_scale)] * 2,
+                         dtype=np.float32)
+    return image, boxes * factors
 
 
 def train_transform(image_size: int, scale_jitter: float, color_jitter: float, mosaic: float = 0.0) -> A.Compose:
