@@ -123,5 +123,6 @@ def test_a_time_budget_ends_the_run_at_its_lr_floor_and_a_resumed_run_spends_onl
     _, _, ckpt = load_checkpoint(tmp_path / "model.pt")
     assert ckpt["epoch"] == summary["best_epoch"] == summary["epochs_run"] and "map50" in ckpt["val_metrics"]
     state = torch.load(tmp_path / "last.pt", weights_only=False)
-    assert state["epoch"] == summary["epochs_run"] and state["train_seconds"] == pytest.approx(summary["train_seconds"], abs=0.01)
+    assert state["epoch"] == summary["epochs_run"]
+    assert state["train_seconds"] == pytest.approx(summary["train_seconds"], abs=0.01)
     assert resumable_state(tmp_path / "last.pt", cfg) is None  # a spent budget starts over next time

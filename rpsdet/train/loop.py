@@ -94,7 +94,8 @@ class TrainConfig:
         if cfg.cache not in CACHE_MODES:
             raise ValueError(f"train.cache must be one of {CACHE_MODES}, got {cfg.cache!r}")
         if cfg.max_minutes is not None and cfg.max_minutes < 0:
-            raise ValueError(f"train.max_minutes is a time budget in minutes (null or 0 = off), got {cfg.max_minutes!r}")
+            raise ValueError(f"train.max_minutes is a time budget in minutes (null or 0 = off), "
+                             f"got {cfg.max_minutes!r}")
         if cfg.init_from and not Path(cfg.init_from).is_file():
             raise ValueError(f"train.init_from {cfg.init_from} does not exist. A stage's own output is deleted "
                              f"before it reruns: copy the checkpoint elsewhere first (see README, Tuning)")
