@@ -3,10 +3,10 @@
 Two sources: the demo's synthetic 320x240 JPEGs at --image-size, and 640x640 JPEGs (the size exports deliver,
 drawn by the same generator) at --export-size. On each, three loaders: as it was before it decoded at the input
 size ("full decode": the whole JPEG, every step, then augmentation and letterbox), as it is now ("input-size
-decode": JPEG draft + one resize) and with train.cache: ram. All are timed in alternating rounds against the
-bare step on one fixed batch, so drift on the machine hits every variant alike: compare ratios, not seconds.
+decode": JPEG draft + one resize) and with train.cache: ram. All are timed step by step in turn with the bare
+step on one fixed batch, so drift on the machine hits every variant alike: compare ratios, not seconds.
 Also evaluation time per 100 images. Prints a table and writes metrics/bench_train.json.
-Usage: python bench/bench_train.py [--steps 20] [--image-size 192] [--export-size 256] [--batch-size 8]
+Usage: python bench/bench_train.py [--steps 16] [--image-size 192] [--export-size 256] [--batch-size 8]
 """
 from __future__ import annotations
 
@@ -42,9 +42,6 @@ from rpsdet.train.dataset import DetectionDataset, collate, train_transform  # n
 from rpsdet.train.loop import TrainConfig  # noqa: E402
 from rpsdet.validate.voc_source import validate_voc_source  # noqa: E402
 
-ROUNDS = 4
-
-
 def make_data(root: Path, images: int, width: int = 320, height: int = 240) -> Path:
     for name, count in (("train", images), ("test", 100)):
         write_source(root / "raw" / name, prefix=name, count=count, multi_fraction=0.2, seed=11, width=width,
@@ -73,20 +70,17 @@ def step_fn(bench, optimizer, image_size):
     return step
 
 
-def time_steps(batches: Iterator, step: Callable, n: int) -> list[tuple[float, float]]:
-    """(seconds for the whole step, of which loading the batch) for `n` steps."""
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        images, boxes, labels = next(batches)  # loading is inside the timed region for the pipeline
-        t1 = time.perf_counter()
-        step(images, boxes, labels)
-        times.append((time.perf_counter() - t0, t1 - t0))
-    return times
+def time_step(batches: Iterator, step: Callable) -> tuple[float, float]:
+    """Seconds for one step, and of them, loading its batch."""
+    t0 = time.perf_counter()
+    images, boxes, labels = next(batches)  # loading is inside the timed region for the pipeline
+    t1 = time.perf_counter()
+    step(images, boxes, labels)
+    return time.perf_counter() - t0, t1 - t0
 
 
 def measure_source(splits: Path, cfg: TrainConfig, steps: int) -> tuple[dict, torch.nn.Module]:
-    """Seconds per step: the bare step and each loader, in alternating rounds."""
+    """Seconds per step: the bare step and each loader, one step of each in turn."""
     transform = train_transform(cfg.image_size, cfg.scale_jitter, cfg.color_jitter)
     started = time.perf_counter()
     cached = DetectionDataset(splits / "train.json", transform, cfg.image_size, cache="ram")
@@ -99,12 +93,14 @@ def measure_source(splits: Path, cfg: TrainConfig, steps: int) -> tuple[dict, to
     model = build_effdet(cfg.arch, cfg.image_size, len(CLASS_NAMES), cfg.norm)
     step = step_fn(DetBenchTrain(model).train(), torch.optim.AdamW(model.parameters(), lr=1e-4), cfg.image_size)
     fixed = next(iter(loaders["input-size decode (now)"]))
-    time_steps(itertools.repeat(fixed), step, 3)  # warm-up: first steps pay one-off costs
-    times: dict[str, list[tuple[float, float]]] = {"bare step": [], **{name: [] for name in loaders}}
-    for _ in range(ROUNDS):
-        times["bare step"] += time_steps(itertools.repeat(fixed), step, steps // ROUNDS)
-        for name, loader in loaders.items():
-            times[name] += time_steps(iter(loader), step, steps // ROUNDS)
+    batches = {"bare step": itertools.repeat(fixed),  # epoch after epoch: a fresh pass over each loader
+               **{name: itertools.chain.from_iterable(itertools.repeat(loader)) for name, loader in loaders.items()}}
+    for _ in range(3):  # warm-up: first steps pay one-off costs
+        time_step(batches["bare step"], step)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in batches}
+    for _ in range(steps):
+        for name, source in batches.items():
+            times[name].append(time_step(source, step))
     bare = statistics.median(total for total, _ in times["bare step"])
     rows = {}
     for name, pairs in times.items():
@@ -118,7 +114,7 @@ def measure_source(splits: Path, cfg: TrainConfig, steps: int) -> tuple[dict, to
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per variant (in 4 rounds)")
+    parser.add_argument("--steps", type=int, default=16, help="timed steps per variant")
     parser.add_argument("--image-size", type=int, default=192, help="training size on the 320x240 source")
     parser.add_argument("--export-size", type=int, default=256, help="training size on the 640x640 source")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -126,8 +122,7 @@ def main() -> None:
     parser.add_argument("--out", default="metrics/bench_train.json")
     args = parser.parse_args()
     threads = set_threads(args.threads)
-    # Enough images that no round runs out of batches.
-    images = args.batch_size * (args.steps // ROUNDS + 2) * 10 // 9 + 1
+    images = 8 * args.batch_size  # 90 % go to the train split: 7 batches an epoch
     sources = {}
     with tempfile.TemporaryDirectory() as tmp:
         for key, (width, height, size) in {"synthetic_320x240": (320, 240, args.image_size),
@@ -145,7 +140,7 @@ def main() -> None:
 
     cfg = TrainConfig()
     result = {"machine": machine_info(), "arch": cfg.arch, "norm": cfg.norm, "batch_size": args.batch_size,
-              "steps_each": ROUNDS * (args.steps // ROUNDS), "threads": threads, "workers": cfg.workers,
+              "steps_each": args.steps, "threads": threads, "workers": cfg.workers,
               "sources": sources, "eval_seconds_per_100_images": round(eval_s_per_100, 2)}
     print(f"{cfg.arch}, batch {args.batch_size}, {threads} threads, {result['steps_each']} steps each, "
           f"medians; the machine: {result['machine']}")

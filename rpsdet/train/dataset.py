@@ -126,7 +126,7 @@ class DetectionDataset(Dataset):
                              f"{self.image_size} px, more than {RAM_SHARE_LIMIT:.0%} of this machine's "
                              f"{machine / 2**30:.1f} GiB: set train.cache: none (images are then decoded each step)")
         print(f"train.cache: ram: decoding {len(self.records)} images at <= {self.image_size} px into "
-              f"{needed / 2**30:.2f} GiB of RAM", flush=True)
+              f"{needed / 2**20:,.0f} MiB of RAM", flush=True)
         started = time.perf_counter()
         with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:  # PIL decodes outside the GIL
             self.cache = list(pool.map(self._load, range(len(self.records))))
