@@ -123,7 +123,7 @@ def inference_section(sizes: list[int], threads: int, images: list[np.ndarray], 
 
 
 def loader_batches(splits: Path, workers: int) -> Iterator:
-    dataset = DetectionDataset(splits / "train.json", train_transform(TRAIN_SIZE, 0.25, 0.3))
+    dataset = DetectionDataset(splits / "train.json", train_transform(TRAIN_SIZE, 0.25, 0.3), TRAIN_SIZE)
     loader = DataLoader(dataset, batch_size=TRAIN_BATCH, shuffle=True, drop_last=True, collate_fn=collate,
                         num_workers=workers, persistent_workers=workers > 0)
     return itertools.chain.from_iterable(itertools.repeat(loader))

@@ -28,7 +28,8 @@ for name, folds in jobs:
     coco_path = splits / f"{name}.json"
     records = read_coco(coco_path)
     if folds:
-        train_cfg = TrainConfig(**{**params["train"], "epochs": cfg["fold_epochs"], "resume": False})
+        train_cfg = TrainConfig(**{**params["train"], "epochs": cfg["fold_epochs"], "max_minutes": None,
+                                   "resume": False})
         found = predictions.kfold(coco_path, records, folds, train_cfg, out / "folds", cfg["score_floor"], device)
     else:
         found = predictions.ensemble([Path(m) for m in cfg["models"]], coco_path, records, cfg["score_floor"],

@@ -66,7 +66,7 @@ def _iou(a, b) -> float:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_mosaic_boxes_lie_in_the_image_and_cover_their_objects(coloured_coco, seed):
-    dataset = DetectionDataset(coloured_coco, train_transform(SIZE, 0.0, 0.0, mosaic=1.0))
+    dataset = DetectionDataset(coloured_coco, train_transform(SIZE, 0.0, 0.0, mosaic=1.0), SIZE)
     random.seed(seed)
     index = seed % len(dataset)
     image, boxes, labels = dataset[index]
@@ -94,7 +94,7 @@ def test_mosaic_boxes_lie_in_the_image_and_cover_their_objects(coloured_coco, se
 def test_mosaic_off_is_todays_transform(coloured_coco):
     today, off = train_transform(SIZE, 0.25, 0.3), train_transform(SIZE, 0.25, 0.3, mosaic=0.0)
     assert repr(today) == repr(off) and not any(isinstance(t, A.Mosaic) for t in off.transforms)
-    assert not DetectionDataset(coloured_coco, off).mosaic  # no partner images are loaded
+    assert not DetectionDataset(coloured_coco, off, SIZE).mosaic  # no partner images are loaded
     sample = {"image": np.asarray(Image.open(coloured_coco.parent / "0.png")),
               "bboxes": np.asarray([o[3] for o in OBJECTS[:2]], np.float32), "labels": np.asarray([0, 1])}
     for seed in range(5):
@@ -106,7 +106,7 @@ def test_mosaic_off_is_todays_transform(coloured_coco):
 
 @pytest.mark.parametrize("mosaic", [0.0, 0.5])
 def test_the_dataset_is_deterministic_under_the_loops_seed(coloured_coco, mosaic):
-    dataset = DetectionDataset(coloured_coco, train_transform(SIZE, 0.25, 0.3, mosaic=mosaic))
+    dataset = DetectionDataset(coloured_coco, train_transform(SIZE, 0.25, 0.3, mosaic=mosaic), SIZE)
 
     def epoch(seed):
         random.seed(seed)  # what the train loop's seed_everything does

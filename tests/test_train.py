@@ -6,7 +6,7 @@ import torch
 from dvclive import Live
 
 from rpsdet.model.checkpoint import load_checkpoint
-from rpsdet.train.loop import TrainConfig, train
+from rpsdet.train.loop import TrainConfig, resumable_state, train
 
 TINY = dict(image_size=128, batch_size=4, warmup_steps=3, eval_every=1, ema_decay=0.9, threads=2)
 
@@ -79,3 +79,50 @@ def test_stop_when_ends_a_mosaic_run_after_the_epoch_it_says(tiny_splits, tmp_pa
 def _records(splits):
     from rpsdet.data.coco import read_coco
     return read_coco(splits / "train.json")
+
+
+@pytest.mark.slow
+def test_a_time_budget_ends_the_run_at_its_lr_floor_and_a_resumed_run_spends_only_what_is_left(tiny_splits, tmp_path):
+    """train.max_minutes: interrupted a third of the way, resumed, the run stops at the first step past the
+    budget (not after train.epochs), with the lr at its floor, one last evaluation and its checkpoint."""
+    budget_s = 12.0
+    # eval_every: the only evaluation is the one that ends the run. One thread: on a busy shared machine two
+    # threads spin against each other and a step can take 20x longer.
+    cfg = TrainConfig(epochs=1, max_minutes=budget_s / 60, lr=2e-3, min_lr_ratio=0.05,
+                      **{**TINY, "eval_every": 1000, "threads": 1})
+    args = (tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt")
+    first, second = [], []
+
+    def record(into, interrupt_after_s=None):
+        def hook(epoch, stats):  # called after each epoch, once its state is saved
+            into.append((epoch, stats))
+            if interrupt_after_s is not None and stats["train_seconds"] >= interrupt_after_s:
+                raise Interrupt
+            return False
+        return hook
+
+    with pytest.raises(Interrupt):
+        train(cfg, *args, state_path=tmp_path / "last.pt", stop_when=record(first, budget_s / 3))
+    spent_before = torch.load(tmp_path / "last.pt", weights_only=False)["train_seconds"]
+    assert budget_s / 3 <= spent_before < budget_s and spent_before == pytest.approx(first[-1][1]["train_seconds"])
+    assert not (tmp_path / "model.pt").exists()  # no evaluation yet, so no checkpoint
+
+    summary = train(cfg, *args, state_path=tmp_path / "last.pt", stop_when=record(second))
+    epochs = [epoch for epoch, _ in second]
+    assert epochs == list(range(len(first) + 1, summary["epochs_run"] + 1)) and summary["epochs_run"] > len(first)
+    # The resumed run spent only what was left, and stopped at the first step past the budget.
+    seconds = [stats["train_seconds"] for _, stats in first + second]
+    steps_per_epoch = len(_records(tiny_splits)) // 4
+    mean_step_s = (seconds[-1] - spent_before) / (summary["steps"] - len(first) * steps_per_epoch)
+    assert seconds[-2] < budget_s <= seconds[-1] == pytest.approx(summary["train_seconds"], abs=0.01)
+    assert seconds[-1] - budget_s <= max(1.0, 3 * mean_step_s)
+    lrs = [stats["train/lr"] for _, stats in first + second]
+    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:]))  # decays over the whole budget, across the resume
+    assert lrs[0] > 5 * lrs[-1] and lrs[-1] == pytest.approx(cfg.lr * cfg.min_lr_ratio)
+    assert [e for e, stats in second if "val/map50" in stats] == [summary["epochs_run"]]  # one last evaluation
+    _, _, ckpt = load_checkpoint(tmp_path / "model.pt")
+    assert ckpt["epoch"] == summary["best_epoch"] == summary["epochs_run"] and "map50" in ckpt["val_metrics"]
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert state["epoch"] == summary["epochs_run"]
+    assert state["train_seconds"] == pytest.approx(summary["train_seconds"], abs=0.01)
+    assert resumable_state(tmp_path / "last.pt", cfg) is None  # a spent budget starts over next time

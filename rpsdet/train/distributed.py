@@ -47,6 +47,13 @@ class Distributed:
         torch_dist.broadcast_object_list(box, src=0)
         return bool(box[0])
 
+    def main_value(self, value: float) -> float:
+        """Rank 0's `value` on every rank (the train.max_minutes clock), so all ranks step the same lr and stop
+        at the same step; a collective per call, cheap beside a DDP step's gradient all-reduce."""
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        torch_dist.broadcast(tensor, src=0)
+        return float(tensor.item())
+
     def gather(self, item: Any) -> list[Any]:
         """Every rank's `item`, in rank order (on every rank)."""
         items: list[Any] = [None] * self.world_size

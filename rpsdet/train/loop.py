@@ -1,9 +1,12 @@
 """Train an EfficientDet from params: warmup + cosine, EMA weights, best checkpoint by val mAP, resumable.
 
+The run lasts train.epochs, or train.max_minutes of training time when that is set (schedule.TimeBudget).
+
 One loop for every backend: alone in this process, or as one rank of a DDP group (pass `dist`).
 """
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable
@@ -28,9 +31,9 @@ from rpsdet.model.predict import Detector
 from rpsdet.model.speed import use_channels_last
 from rpsdet.model.targets import to_effdet_targets
 from rpsdet.progress import on_terminal
-from rpsdet.train.dataset import DetectionDataset, collate, train_transform
+from rpsdet.train.dataset import CACHE_MODES, DetectionDataset, collate, train_transform
 from rpsdet.train.distributed import Distributed
-from rpsdet.train.schedule import warmup_cosine
+from rpsdet.train.schedule import TimeBudget, warmup_cosine
 
 OPTIMIZERS = ("adamw", "sgd")
 BACKENDS = ("local", "ray")
@@ -44,6 +47,7 @@ class TrainConfig:
     image_size: int = 192
     norm: str = "group"
     epochs: int = 20
+    max_minutes: float | None = None  # time budget for training (steps + loading); set, it ends the run, not epochs
     batch_size: int = 8
     optimizer: str = "adamw"
     lr: float = 3e-3
@@ -59,6 +63,7 @@ class TrainConfig:
     early_stop_patience: int = 0  # evaluations without improvement before stopping; 0 = never stop early
     seed: int = 0
     workers: int = 0
+    cache: str = "none"  # none: decode each image at the input size every step; ram: decode all once, keep them
     threads: int = 0  # 0 = every core this process may use
     device: str = "auto"
     resume: bool = True  # continue an interrupted run from its last epoch when the config is unchanged
@@ -90,6 +95,11 @@ class TrainConfig:
             raise ValueError(f"train.batch_size={cfg.batch_size} must divide by train.num_workers={cfg.num_workers}: "
                              f"it is the global batch, split between the workers")
         check_start(cfg.pretrained, cfg.norm, cfg.init_from, cfg.backbone_weights)
+        if cfg.cache not in CACHE_MODES:
+            raise ValueError(f"train.cache must be one of {CACHE_MODES}, got {cfg.cache!r}")
+        if cfg.max_minutes is not None and cfg.max_minutes < 0:
+            raise ValueError(f"train.max_minutes is a time budget in minutes (null or 0 = off), "
+                             f"got {cfg.max_minutes!r}")
         if cfg.init_from and not Path(cfg.init_from).is_file():
             raise ValueError(f"train.init_from {cfg.init_from} does not exist. A stage's own output is deleted "
                              f"before it reruns: copy the checkpoint elsewhere first (see README, Tuning)")
@@ -107,9 +117,13 @@ def resumable_state(state_path: Path | None, cfg: TrainConfig) -> dict[str, Any]
     if not cfg.resume or state_path is None or not Path(state_path).is_file():
         return None
     state = read_torch_file(state_path)  # weights_only: tensors and plain data
-    if state.get("train") != asdict(cfg) or state.get("epoch", 0) >= cfg.epochs:
+    if state.get("train") != asdict(cfg):
         return None
-    return state
+    if cfg.max_minutes:
+        finished = state.get("train_seconds", 0.0) >= 60.0 * cfg.max_minutes
+    else:
+        finished = state.get("epoch", 0) >= cfg.epochs
+    return None if finished else state
 
 
 def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -125,11 +139,14 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
           stop_when: Callable[[int, dict[str, float]], bool] | None = None) -> dict[str, Any]:
     """Train, evaluate on val every `eval_every` epochs, keep the best EMA weights at `out_path`.
 
-    After every epoch the full state goes to `state_path`, so an interrupted run continues where it stopped.
+    After every epoch the full state goes to `state_path`, so an interrupted run continues where it stopped;
+    with train.max_minutes it continues with the budget that is left (the state holds the seconds spent). A run
+    whose budget runs out mid-epoch stops after that step, evaluates, saves and writes its state.
     With `dist`, this process is one DDP rank: it trains on its shard, and only rank 0 evaluates, writes
     `out_path` / `state_path` and logs to `live`.
     `stop_when(epoch, stats)` ends training when it returns True; `stats` are the epoch's logged metrics plus
-    `train_seconds` (time in training steps and data loading so far, evaluation excluded). Rank 0 decides.
+    `train_seconds` (time in training steps and data loading so far, resumed runs included, evaluation
+    excluded). Rank 0 decides.
     """
     seed_everything(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     main = dist is None or dist.main
@@ -148,7 +165,7 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
     step_module = dist.wrap(bench) if dist is not None else bench
 
     dataset = DetectionDataset(train_json, train_transform(cfg.image_size, cfg.scale_jitter, cfg.color_jitter,
-                                                         cfg.mosaic))
+                                                         cfg.mosaic), cfg.image_size, cfg.cache)
     if len(dataset) < cfg.batch_size:
         raise ValueError(f"{train_json} has {len(dataset)} images, fewer than train.batch_size={cfg.batch_size}")
     shuffle = torch.Generator()
@@ -159,9 +176,11 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
         loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=shuffle,
                             **loader_args)
     total_steps = cfg.epochs * len(loader)
+    budget = TimeBudget(cfg.max_minutes, cfg.warmup_steps, cfg.min_lr_ratio) if cfg.max_minutes else None
     optimizer = _optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, total_steps, cfg.warmup_steps, cfg.min_lr_ratio))
+        optimizer, (lambda s: budget.lr_factor(s)) if budget is not None
+        else (lambda s: warmup_cosine(s, total_steps, cfg.warmup_steps, cfg.min_lr_ratio)))
     ema = ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay > 0 else None
     eval_model = ema.module if ema is not None else model
     use_amp = device.type == "cuda"
@@ -170,7 +189,7 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
                    "started_from": start.describe()}
 
     best: dict[str, Any] = {"map": -1.0, "map50": -1.0, "epoch": 0, "state_dict": None}
-    evals_since_best, step, first_epoch = 0, 0, 1
+    evals_since_best, step, first_epoch, train_seconds = 0, 0, 1, 0.0
     state = resumable_state(state_path, cfg)
     if state is not None:
         model.load_state_dict(state["model"])
@@ -179,19 +198,25 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         best, evals_since_best, step = state["best"], state["evals_since_best"], state["step"]
+        train_seconds = state.get("train_seconds", 0.0)
         first_epoch = state["epoch"] + 1
         if best["state_dict"] is not None and main:
             save_checkpoint(out_path, _with_weights(eval_model, best["state_dict"]), ckpt_config,
                             {"epoch": best["epoch"]})
             eval_model.load_state_dict(state["ema"] if ema is not None else state["model"])
         if main:
-            print(f"resuming from epoch {state['epoch']} of {cfg.epochs} ({state_path})")
+            print(f"resuming after epoch {state['epoch']} ({state_path}): " + (
+                f"{train_seconds / 60:.2f} of train.max_minutes={cfg.max_minutes:g} spent" if budget is not None
+                else f"{cfg.epochs - state['epoch']} of {cfg.epochs} epochs left"))
+    if budget is not None:
+        budget.spent_s = train_seconds
 
     started = time.time()
-    first_step, batches, train_seconds = step, 0, 0.0
-    progress = tqdm(total=total_steps, initial=step, desc="train", unit="step", dynamic_ncols=True, mininterval=5,
-                    disable=not (main and on_terminal()))  # off a terminal the epoch lines are the log
-    for epoch in range(first_epoch, cfg.epochs + 1):
+    first_step, batches, resumed_seconds = step, 0, train_seconds
+    progress = tqdm(total=None if budget is not None else total_steps, initial=step, desc="train", unit="step",
+                    dynamic_ncols=True, mininterval=5, disable=not (main and on_terminal()))  # off a terminal the epoch lines are the log
+    epochs = itertools.count(first_epoch) if budget is not None else range(first_epoch, cfg.epochs + 1)
+    for epoch in epochs:
         # The same batches and augmentations (DetectionDataset seeds each item from `random`) whether or not the
         # run was resumed.
         random.seed(cfg.seed * 1000 + epoch)
@@ -200,7 +225,8 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
         else:
             shuffle.manual_seed(cfg.seed * 1000 + epoch)
         sums = {"loss": 0.0, "class_loss": 0.0, "box_loss": 0.0}
-        epoch_started = time.perf_counter()
+        epoch_batches = 0
+        tick = time.perf_counter()
         for images, boxes, labels in loader:
             targets = {k: v.to(device) for k, v in to_effdet_targets(boxes, labels, cfg.image_size).items()}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -209,21 +235,35 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
             out["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
             optimizer.step()
-            scheduler.step()
             step += 1
             batches += 1
+            epoch_batches += 1
             if ema is not None:
                 ema.update(model, step=step)
             for key in sums:
                 sums[key] += out[key].item()
+            now = time.perf_counter()
+            train_seconds += now - tick  # this step and the loading of its batch
+            tick = now
+            if budget is not None:
+                if dist is not None:  # rank 0's clock on every rank: one lr for all, and one last step
+                    train_seconds = dist.main_value(train_seconds)
+                budget.spent_s = train_seconds
+            scheduler.step()
             progress.update(1)
-            progress.set_postfix(epoch=epoch, loss=f"{out['loss'].item():.3f}", refresh=False)
-        train_seconds += time.perf_counter() - epoch_started
+            progress.set_postfix(epoch=epoch, loss=f"{out['loss'].item():.3f}", refresh=False,
+                                 **({"left": f"{budget.left_s / 60:.1f}min"} if budget is not None else {}))
+            if budget is not None and budget.exhausted:
+                break
         if dist is not None:
             sums = dist.mean(sums)
-        epoch_stats = {f"train/{k}": v / len(loader) for k, v in sums.items()}
+        epoch_stats = {f"train/{k}": v / epoch_batches for k, v in sums.items()}
         epoch_stats["train/lr"] = scheduler.get_last_lr()[0]
-        if main and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+        last = budget.exhausted if budget is not None else epoch == cfg.epochs
+        if main and budget is not None and last:
+            progress.write(f"train.max_minutes={cfg.max_minutes:g} spent after {step} steps (in epoch {epoch}); "
+                           f"lr at its floor {epoch_stats['train/lr']:.2e}; last evaluation")
+        if main and (epoch % cfg.eval_every == 0 or last):
             detector = Detector(eval_model, cfg.image_size, list(CLASS_NAMES), str(device))
             metrics, _ = evaluate_dataset(detector, val_json, show_progress=False)  # the training bar reports
             model.train()
@@ -242,7 +282,8 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
                 live.log_metric(key, value)
             live.next_step()
         if state_path is not None and main:
-            _save_state(state_path, cfg, epoch, step, model, ema, optimizer, scheduler, best, evals_since_best)
+            _save_state(state_path, cfg, epoch, step, train_seconds, model, ema, optimizer, scheduler, best,
+                        evals_since_best)
         if on_epoch_end is not None:
             on_epoch_end(epoch)
         if cfg.early_stop_patience or stop_when is not None:
@@ -256,12 +297,15 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
                     progress.write(f"early stop: no val mAP gain in {evals_since_best} evaluations" if patience_out
                                    else f"stopped after epoch {epoch} by stop_when")
                 break
+        if last:
+            break
     progress.close()
     return {"best_val_map": best["map"], "best_val_map50": best["map50"], "best_epoch": best["epoch"],
             "epochs_run": epoch, "steps": step, "seconds": round(time.time() - started, 1), "threads": threads,
             "device": str(device), "world_size": dist.world_size if dist is not None else 1,
             "rank_batches": batches, "train_seconds": round(train_seconds, 2),
-            "images_per_s": round((step - first_step) * cfg.batch_size / train_seconds, 2) if train_seconds else 0.0}
+            "images_per_s": round((step - first_step) * cfg.batch_size / (train_seconds - resumed_seconds), 2)
+            if train_seconds > resumed_seconds else 0.0}
 
 
 def _with_weights(module: torch.nn.Module, state_dict: dict) -> torch.nn.Module:
@@ -269,12 +313,13 @@ def _with_weights(module: torch.nn.Module, state_dict: dict) -> torch.nn.Module:
     return module
 
 
-def _save_state(path: Path, cfg: TrainConfig, epoch: int, step: int, model, ema, optimizer, scheduler, best,
-                evals_since_best: int) -> None:
+def _save_state(path: Path, cfg: TrainConfig, epoch: int, step: int, train_seconds: float, model, ema, optimizer,
+                scheduler, best, evals_since_best: int) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"train": asdict(cfg), "epoch": epoch, "step": step, "model": model.state_dict(),
+    torch.save({"train": asdict(cfg), "epoch": epoch, "step": step, "train_seconds": train_seconds,
+                "model": model.state_dict(),
                 "ema": ema.module.state_dict() if ema is not None else None, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "best": best, "evals_since_best": evals_since_best}, tmp)
     tmp.replace(path)  # an interruption mid-write leaves the previous state intact
