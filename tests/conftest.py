@@ -5,9 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from rpsdet.ray_cluster import RAY_ENV
+
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Before any test imports ray: Ray reads these once, at import. With RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER unset, a
+# later `ray.init(address="127.0.0.1:…")` rewrites loopback to the machine's own address, where no test node listens.
+os.environ.update(RAY_ENV)
 
 
 def pytest_configure(config):
