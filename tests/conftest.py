@@ -80,3 +80,37 @@ def browser():
         pytest.skip(message)
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory) -> Path:
+    """A deterministic random-init 128-px model: scores spread over 0.04-0.35, dozens of boxes per image, so
+    ranking, NMS and the top-100 cut all have work to do."""
+    import torch
+
+    from rpsdet.classes import CLASS_NAMES
+    from rpsdet.model.checkpoint import save_checkpoint
+    from rpsdet.model.factory import build_effdet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("random") / "model.pt"
+    save_checkpoint(path, build_effdet("efficientdet_d0", 128, len(CLASS_NAMES), "group"),
+                    {"arch": "efficientdet_d0", "image_size": 128, "norm": "group", "class_names": list(CLASS_NAMES)})
+    return path
+
+
+@pytest.fixture(scope="session")
+def drawn_images(tmp_path_factory) -> list:
+    """Nine drawn scenes as RGB arrays, three each in landscape, portrait and wide frames (letterbox and clipping
+    differ for each)."""
+    import numpy as np
+    from PIL import Image
+
+    from rpsdet.data.synth import write_source
+
+    root = tmp_path_factory.mktemp("drawn")
+    out = []
+    for i, (w, h) in enumerate(((160, 120), (120, 200), (300, 140))):
+        write_source(root / str(i), prefix="img", count=3, multi_fraction=0.5, seed=i, width=w, height=h)
+        out += [np.asarray(Image.open(p).convert("RGB")) for p in sorted((root / str(i) / "JPEGImages").iterdir())]
+    return out
