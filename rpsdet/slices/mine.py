@@ -46,18 +46,33 @@ def rank_slices(slices: dict[str, dict], overall_map50: float, per_image: pd.Dat
 
 
 def choose_slice(select: str, ranked: list[RankedSlice], min_images: int) -> tuple[SliceRule, str]:
-    """`auto`: the slice losing the most mAP mass among those with enough images; else the given rule."""
+    """`auto`: the slice losing the most mAP mass among those with enough images; else the given rule.
+
+    A small test set (a real export's test folder is often a few dozen images, fewer once leaked frames are set
+    aside) may hold no slice of `min_images`. The pipeline still runs, on a pick that says it is a weak one:
+    the slice losing the most mass whatever its size, or, when no slice scores below the whole, the one holding
+    the most test errors.
+    """
     if select != "auto":
         rule = SliceRule.parse(select)
         return rule, f"chosen by params: slices.select = {select}"
     eligible = [s for s in ranked if s.images >= min_images and s.gap > 0]
-    if not eligible:
-        raise ValueError(f"no slice with at least {min_images} test images scores below the overall mAP50: "
-                         f"nothing to mine. Lower slices.min_images or set slices.select to a rule")
-    best = eligible[0]
+    if eligible:
+        best = eligible[0]
+        return SliceRule.parse(best.rule), (
+            f"auto: {best.rule} loses the most mAP mass: mAP50 {best.map50:.3f} vs {best.map50 + best.gap:.3f} "
+            f"overall on {best.images} test images, holding {best.error_share:.0%} of all test errors")
+    if not ranked:
+        raise ValueError("no image slice was scored on the test set: nothing to mine. Set slices.select to a rule "
+                         "(e.g. objects>=2)")
+    below = [s for s in ranked if s.gap > 0]
+    best = below[0] if below else max(ranked, key=lambda s: (s.error_share, s.images))
+    found = (f"loses the most mAP mass (mAP50 {best.map50:.3f} vs {best.map50 + best.gap:.3f} overall)" if below
+             else "holds the most test errors (no slice scores below the whole)")
     return SliceRule.parse(best.rule), (
-        f"auto: {best.rule} loses the most mAP mass: mAP50 {best.map50:.3f} vs {best.map50 + best.gap:.3f} overall "
-        f"on {best.images} test images, holding {best.error_share:.0%} of all test errors")
+        f"auto, weak evidence: no slice of at least {min_images} test images (slices.min_images) scores below the "
+        f"overall mAP50, so {best.rule} was picked because it {found} on only {best.images} test images, with "
+        f"{best.error_share:.0%} of all test errors. Add test images, or set slices.select to a rule you trust")
 
 
 def training_attributes(coco_path: Path, thresholds: SliceThresholds) -> dict[int, dict]:
