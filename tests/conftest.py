@@ -5,9 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from rpsdet.ray_cluster import RAY_ENV
+
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Before any test imports ray: Ray reads these once, at import. With RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER unset, a
+# later `ray.init(address="127.0.0.1:…")` rewrites loopback to the machine's own address, where no test node listens.
+os.environ.update(RAY_ENV)
 
 
 def pytest_configure(config):
@@ -87,3 +91,37 @@ def browser():
         pytest.skip(message)
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory) -> Path:
+    """A deterministic random-init 128-px model: scores spread over 0.04-0.35, dozens of boxes per image, so
+    ranking, NMS and the top-100 cut all have work to do."""
+    import torch
+
+    from rpsdet.classes import CLASS_NAMES
+    from rpsdet.model.checkpoint import save_checkpoint
+    from rpsdet.model.factory import build_effdet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("random") / "model.pt"
+    save_checkpoint(path, build_effdet("efficientdet_d0", 128, len(CLASS_NAMES), "group"),
+                    {"arch": "efficientdet_d0", "image_size": 128, "norm": "group", "class_names": list(CLASS_NAMES)})
+    return path
+
+
+@pytest.fixture(scope="session")
+def drawn_images(tmp_path_factory) -> list:
+    """Nine drawn scenes as RGB arrays, three each in landscape, portrait and wide frames (letterbox and clipping
+    differ for each)."""
+    import numpy as np
+    from PIL import Image
+
+    from rpsdet.data.synth import write_source
+
+    root = tmp_path_factory.mktemp("drawn")
+    out = []
+    for i, (w, h) in enumerate(((160, 120), (120, 200), (300, 140))):
+        write_source(root / str(i), prefix="img", count=3, multi_fraction=0.5, seed=i, width=w, height=h)
+        out += [np.asarray(Image.open(p).convert("RGB")) for p in sorted((root / str(i) / "JPEGImages").iterdir())]
+    return out

@@ -11,45 +11,19 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-import torch
 from PIL import Image
 from test_onnx_backend import assert_same_detections  # the ONNX backend's tolerance: 1 px, 1e-3 in score
 
 from rpsdet.classes import CLASS_NAMES
 from rpsdet.cli import main
 from rpsdet.data.coco import image_path, read_coco
-from rpsdet.data.synth import write_source
-from rpsdet.model.checkpoint import save_checkpoint
 from rpsdet.model.export import ExportedModel, export_checkpoint, letterbox
-from rpsdet.model.factory import build_effdet
 from rpsdet.model.predict import Detector
 from rpsdet.model.preprocess import letterbox as letterbox_transforms
 
-IMAGE_SIZE = 128
+IMAGE_SIZE = 128  # the input size of conftest's random_checkpoint
 MIN_SCORE = 0.05
 README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-@pytest.fixture(scope="module")
-def random_checkpoint(tmp_path_factory) -> Path:
-    """A deterministic random-init model: scores spread over 0.04-0.35, dozens of boxes per image for NMS to sort."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("random") / "model.pt"
-    save_checkpoint(path, build_effdet("efficientdet_d0", IMAGE_SIZE, len(CLASS_NAMES), "group"),
-                    {"arch": "efficientdet_d0", "image_size": IMAGE_SIZE, "norm": "group",
-                     "class_names": list(CLASS_NAMES)})
-    return path
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory) -> list[np.ndarray]:
-    """Drawn scenes in landscape, portrait and wide frames (the letterbox and the clipping differ for each)."""
-    root = tmp_path_factory.mktemp("images")
-    out = []
-    for i, (w, h) in enumerate(((160, 120), (120, 200), (300, 140))):
-        write_source(root / str(i), prefix="img", count=2, multi_fraction=0.5, seed=i, width=w, height=h)
-        out += [np.asarray(Image.open(p).convert("RGB")) for p in sorted((root / str(i) / "JPEGImages").iterdir())]
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -59,31 +33,31 @@ def exported(random_checkpoint, tmp_path_factory) -> dict[str, Path]:
             for fmt, suffix in (("onnx", ".onnx"), ("openvino", ".xml"))}
 
 
-def test_letterbox_is_the_models_own_transform(images):
+def test_letterbox_is_the_models_own_transform(drawn_images):
     """The graph's input is rpsdet's letterbox before normalisation, to the bit: same resize, same padding."""
-    for rgb in images:
+    for rgb in drawn_images:
         expected = A.Compose(letterbox_transforms(IMAGE_SIZE))(image=rgb)["image"]
         np.testing.assert_array_equal(letterbox(rgb, IMAGE_SIZE)[0], expected)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
-def test_exported_file_in_its_runtime_gives_pytorchs_detections(fmt, exported, random_checkpoint, images):
+def test_exported_file_in_its_runtime_gives_pytorchs_detections(fmt, exported, random_checkpoint, drawn_images):
     torch_detector = Detector.from_checkpoint(random_checkpoint, backend="torch")
     model = ExportedModel(exported[fmt], threads=2)
     counts = []
-    for rgb in images:
+    for rgb in drawn_images:
         expected = torch_detector.predict([rgb], MIN_SCORE)[0]
         assert_same_detections(expected, model.predict(rgb, MIN_SCORE))
         counts.append(len(expected))
     assert min(counts) > 20  # NMS, ranking and the top-100 cut all had work to do
 
 
-def test_no_candidate_above_min_score_gives_only_zero_rows(random_checkpoint, images, tmp_path):
+def test_no_candidate_above_min_score_gives_only_zero_rows(random_checkpoint, drawn_images, tmp_path):
     """Nothing reaches NMS (an empty NonMaxSuppression input): the outputs keep their shapes, all scores 0."""
     path = export_checkpoint(random_checkpoint, tmp_path / "model.onnx", "onnx", min_score=0.99).path
     import onnxruntime as ort
 
-    rgb = images[0]
+    rgb = drawn_images[0]
     boxes, scores, labels = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
         None, {"images": letterbox(rgb, IMAGE_SIZE), "original_size": np.array([[160, 120]], np.float32)})
     assert boxes.shape == (1, 100, 4) and labels.shape == (1, 100) and not scores.any()
@@ -110,7 +84,17 @@ def readme_snippet() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_the_readme_lines_run_the_export_without_rpsdet(exported, random_checkpoint, images, tmp_path):
+def clear_threshold(scores: list[float], gap: float = 2.5e-3) -> float:
+    """The lowest threshold above MIN_SCORE that no score comes within gap/2 of: scores that differ by the runtimes'
+    1e-3 tolerance then fall on the same side of it."""
+    ranked = sorted(s for s in scores if s >= MIN_SCORE)
+    for low, high in zip(ranked, ranked[1:]):
+        if high - low > gap:
+            return (low + high) / 2
+    raise AssertionError(f"no gap of {gap} between the scores {ranked}")
+
+
+def test_the_readme_lines_run_the_export_without_rpsdet(exported, random_checkpoint, drawn_images, tmp_path):
     """The README's code, verbatim but for the threshold, in a fresh interpreter where `import rpsdet` fails."""
     code = readme_snippet()
     assert "CONF = 0.4\n" in code
@@ -118,15 +102,17 @@ def test_the_readme_lines_run_the_export_without_rpsdet(exported, random_checkpo
     folder.mkdir(parents=True)
     for suffix in (".onnx", ".json"):
         (folder / f"model{suffix}").write_bytes(exported["onnx"].with_suffix(suffix).read_bytes())
-    cv2.imwrite(str(tmp_path / "photo.jpg"), cv2.cvtColor(images[2], cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "photo.jpg"), cv2.cvtColor(drawn_images[3], cv2.COLOR_RGB2BGR))
+    rgb = cv2.cvtColor(cv2.imread(str(tmp_path / "photo.jpg")), cv2.COLOR_BGR2RGB)
+    expected = Detector.from_checkpoint(random_checkpoint, backend="torch").predict([rgb], MIN_SCORE)[0]
+    conf = clear_threshold([d.score for d in expected])
+    expected = [d for d in expected if d.score >= conf]
     guard = "import sys; sys.modules['rpsdet'] = None  # any rpsdet import now raises\n"
-    run = subprocess.run([sys.executable, "-c", guard + code.replace("CONF = 0.4\n", f"CONF = {MIN_SCORE}\n")],
+    run = subprocess.run([sys.executable, "-c", guard + code.replace("CONF = 0.4\n", f"CONF = {conf}\n")],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     printed = [line.split() for line in run.stdout.splitlines()]
-    rgb = cv2.cvtColor(cv2.imread(str(tmp_path / "photo.jpg")), cv2.COLOR_BGR2RGB)
-    expected = Detector.from_checkpoint(random_checkpoint, backend="torch").predict([rgb], MIN_SCORE)[0]
-    assert len(printed) == len(expected) > 20
+    assert len(printed) == len(expected) > 10
     for d, (name, score, *box) in zip(expected, printed):  # both in descending score order
         assert name == CLASS_NAMES[d.label] and abs(float(score) - d.score) <= 1e-3
         assert np.abs(np.subtract([float(v) for v in box], d.box)).max() <= 1.0

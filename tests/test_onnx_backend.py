@@ -6,46 +6,22 @@ import numpy as np
 import pytest
 import torch
 from effdet import DetBenchPredict
-from PIL import Image
 from timm.layers import FrozenBatchNormAct2d
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from rpsdet.classes import CLASS_NAMES
-from rpsdet.data.synth import write_source
 from rpsdet.evaluate.run import evaluate_dataset
 from rpsdet.model.checkpoint import save_checkpoint
 from rpsdet.model.factory import build_effdet
 from rpsdet.model.predict import Detection, Detector
 
-IMAGE_SIZE = 128
+IMAGE_SIZE = 128  # the input size of conftest's random_checkpoint
 
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("RPSDET_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache" / "onnx"
-
-
-@pytest.fixture(scope="module")
-def random_checkpoint(tmp_path_factory) -> Path:
-    """A deterministic random-init model: scores spread over 0.04-0.35, so ranking and NMS are exercised."""
-    torch.manual_seed(0)
-    model = build_effdet("efficientdet_d0", IMAGE_SIZE, len(CLASS_NAMES), "group")
-    path = tmp_path_factory.mktemp("random") / "model.pt"
-    save_checkpoint(path, model, {"arch": "efficientdet_d0", "image_size": IMAGE_SIZE, "norm": "group",
-                                  "class_names": list(CLASS_NAMES)})
-    return path
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory) -> list[np.ndarray]:
-    """Drawn scenes of several sizes and aspect ratios (letterboxing differs per image)."""
-    root = tmp_path_factory.mktemp("images")
-    out = []
-    for i, (w, h) in enumerate(((160, 120), (120, 200), (300, 140))):
-        write_source(root / str(i), prefix="img", count=3, multi_fraction=0.5, seed=i, width=w, height=h)
-        out += [np.asarray(Image.open(p).convert("RGB")) for p in sorted((root / str(i) / "JPEGImages").iterdir())]
-    return out
 
 
 def assert_same_detections(expected: list[Detection], got: list[Detection]) -> None:
@@ -59,18 +35,18 @@ def assert_same_detections(expected: list[Detection], got: list[Detection]) -> N
         free.remove(partner)
 
 
-def test_onnx_detections_match_torch(random_checkpoint, images, cache):
+def test_onnx_detections_match_torch(random_checkpoint, drawn_images, cache):
     torch_det = Detector.from_checkpoint(random_checkpoint, backend="torch")
     onnx_det = Detector.from_checkpoint(random_checkpoint, backend="onnx")
     assert (torch_det.backend, onnx_det.backend) == ("torch", "onnx")
-    for batch in (images[:1], images):  # batch size 1 and a mixed-size batch through the dynamic axis
+    for batch in (drawn_images[:1], drawn_images):  # batch size 1 and a mixed-size batch through the dynamic axis
         expected, got = torch_det.predict(batch, 0.05), onnx_det.predict(batch, 0.05)
         assert sum(map(len, expected)) > 20
         for e, g in zip(expected, got, strict=True):
             assert_same_detections(e, g)
 
 
-def test_frozen_batchnorm_exports_and_gives_the_same_detections(images, tmp_path):
+def test_frozen_batchnorm_exports_and_gives_the_same_detections(drawn_images, tmp_path):
     """train.norm: frozen_batch (pretrained BatchNorm statistics held fixed) runs in ONNX Runtime like the rest."""
     torch.manual_seed(0)
     model = build_effdet("efficientdet_d0", IMAGE_SIZE, len(CLASS_NAMES), "frozen_batch")
@@ -86,13 +62,13 @@ def test_frozen_batchnorm_exports_and_gives_the_same_detections(images, tmp_path
                                   "class_names": list(CLASS_NAMES)})
     torch_det = Detector.from_checkpoint(path, backend="torch")
     onnx_det = Detector.from_checkpoint(path, backend="onnx")
-    expected, got = torch_det.predict(images, 0.05), onnx_det.predict(images, 0.05)
+    expected, got = torch_det.predict(drawn_images, 0.05), onnx_det.predict(drawn_images, 0.05)
     assert sum(map(len, expected)) > 20
     for e, g in zip(expected, got, strict=True):
         assert_same_detections(e, g)
 
 
-def test_torch_backend_is_detbenchpredict(random_checkpoint, images):
+def test_torch_backend_is_detbenchpredict(random_checkpoint, drawn_images):
     """The refactored forward (swappable network) returns exactly what effdet's DetBenchPredict returns."""
     detector = Detector.from_checkpoint(random_checkpoint, backend="torch")
     x = torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(1))
@@ -116,7 +92,7 @@ def test_score_prefilter_keeps_exactly_the_detections_above_it(random_checkpoint
         assert not g[len(above):].any()
 
 
-def test_channels_last_torch_backend_matches_contiguous(random_checkpoint, images):
+def test_channels_last_torch_backend_matches_contiguous(random_checkpoint, drawn_images):
     """from_checkpoint's PyTorch backend stores weights NHWC on CPU; detections equal those of the plain model."""
     fast = Detector.from_checkpoint(random_checkpoint, backend="torch")
     conv = fast.bench.model.backbone.conv_stem.weight
@@ -124,7 +100,7 @@ def test_channels_last_torch_backend_matches_contiguous(random_checkpoint, image
     model = build_effdet("efficientdet_d0", IMAGE_SIZE, len(CLASS_NAMES), "group")
     model.load_state_dict(torch.load(random_checkpoint, weights_only=False)["state_dict"])
     plain = Detector(model, IMAGE_SIZE, list(CLASS_NAMES))
-    for e, g in zip(plain.predict(images, 0.05), fast.predict(images, 0.05), strict=True):
+    for e, g in zip(plain.predict(drawn_images, 0.05), fast.predict(drawn_images, 0.05), strict=True):
         assert_same_detections(e, g)
 
 

@@ -19,7 +19,6 @@ import requests
 import yaml
 
 from rpsdet.data.coco import image_path, read_coco
-from rpsdet.ray_cluster import RAY_ENV
 from rpsdet.serve.auth import UserStore
 
 pytestmark = pytest.mark.slow
@@ -36,8 +35,6 @@ def free_port() -> int:
 
 @pytest.fixture
 def cluster(monkeypatch):
-    for key, value in RAY_ENV.items():
-        monkeypatch.setenv(key, value)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     # Ray's session files and its "current cluster" address file go here, not to the machine-wide /tmp/ray
     # (short: Ray's socket paths must fit). The CLI process inherits it.
