@@ -28,7 +28,8 @@ from rpsdet.model.checkpoint import save_checkpoint  # noqa: E402
 from rpsdet.model.factory import build_effdet  # noqa: E402
 from rpsdet.serve.auth import UserStore  # noqa: E402
 from rpsdet.serve.config import ServeConfig  # noqa: E402
-from rpsdet.serve.runner import checkpoint_info, local_app  # noqa: E402
+from rpsdet.serve.models import served_model  # noqa: E402
+from rpsdet.serve.runner import local_app  # noqa: E402
 
 PASSWORD = "benchmark-password"
 SETTINGS = {"defaults": {}, "old limits": {"max_pixels": 40_000_000, "concurrent_decodes": 8}}
@@ -78,9 +79,8 @@ def upload_round(url: str, token: str, data: bytes, content_type: str) -> list[i
 
 
 def measure(checkpoint: Path, cfg: ServeConfig, rounds: int) -> dict:
-    info = checkpoint_info(checkpoint, "model", "bench", None)
     rows = {}
-    with local_app(checkpoint, info, cfg) as url:
+    with local_app([served_model(checkpoint, "model", "bench")], cfg) as url:
         token = requests.post(f"{url}/api/v1/login", json={"username": "bench", "password": PASSWORD},
                               timeout=60).json()["token"]
         pid = ingress_pid()

@@ -45,6 +45,7 @@ from rpsdet.files import write_json  # noqa: E402
 
 if TYPE_CHECKING:
     from rpsdet.serve.config import ServeConfig
+    from rpsdet.serve.models import ServedModel
     from rpsdet.train.loop import TrainConfig
 
 # Heavy imports (effdet, Ray, the rpsdet stack) happen inside the parts: the no-GPU path stays one quick line, and
@@ -234,7 +235,7 @@ def part_serve(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
 
     from rpsdet.serve.auth import UserStore
     from rpsdet.serve.config import ServeConfig
-    from rpsdet.serve.runner import checkpoint_info
+    from rpsdet.serve.models import served_model
 
     checkpoint = untrained_checkpoint(work, s)
     images = sample_jpegs(work, s.serve_images)
@@ -244,18 +245,18 @@ def part_serve(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
                    secret_file=str(work / "secret"), port=free_port(),
                    limits=replace(base.limits, requests_per_minute=10**9, burst=10**9),
                    threads_per_replica=base.threads_per_replica if s.threads is None else s.threads)
-    info = checkpoint_info(checkpoint, "model", "gpu-check", None)
+    models = [served_model(checkpoint, "model", "gpu-check")]
     runs = {}
     for batch in s.serve_batch_sizes:
         # max_batch_size 1 is no batching at all: Ray would still wait batch_wait_timeout_s for a batch of one.
         cfg = replace(base, max_batch_size=batch, batch_wait_timeout_s=0.0 if batch == 1 else base.batch_wait_timeout_s)
-        runs[batch] = serve_levels(checkpoint, info, cfg, images, s, load)
+        runs[batch] = serve_levels(models, cfg, images, s, load)
     top = max(s.serve_levels)
     gains = {f"batch{b}_over_batch1_at_{c}": round(rps(runs[b], c) / rps(runs[1], c), 2) if rps(runs[1], c) else None
              for b in s.serve_batch_sizes if b != 1 for c in s.serve_levels}
     checks.expect("serve.num_gpus auto resolved to 1 GPU per replica",
                   all(run["num_gpus_resolved"] == 1.0 for run in runs.values()), gpu_only=True)
-    checks.expect("Ray accounts 1 GPU to the model replica",
+    checks.expect("Ray accounts 1 GPU to the serving replica",
                   all(run["ray_gpus_in_use"] == 1.0 for run in runs.values()), gpu_only=True)
     checks.expect("GPU memory in use rose >= 100 MiB as the replica loaded",
                   all((run["gpu_memory_rise_mib"] or 0) >= 100 for run in runs.values()), gpu_only=True)
@@ -272,7 +273,7 @@ def part_serve(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
             "summary": f"replica on {first['replica_device']}; batching gain at concurrency {top}: {headline}"}
 
 
-def serve_levels(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig, images: list[bytes], s: Sizes,
+def serve_levels(models: list[ServedModel], cfg: ServeConfig, images: list[bytes], s: Sizes,
                  load: Callable[..., dict]) -> dict[str, Any]:
     """One deployment: where the replica runs (evidence read while it runs), then load at every concurrency."""
     import requests
@@ -281,7 +282,7 @@ def serve_levels(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig, image
 
     on_gpu = s.device == "cuda"
     used_before = device_memory_used_mib() if on_gpu else None
-    with local_app(checkpoint, info, cfg) as url:
+    with local_app(models, cfg) as url:
         resolved = gpus_per_replica(cfg.num_gpus)
         held = ray_gpus_in_use(expected=cfg.replicas * resolved)
         used_after = device_memory_used_mib() if on_gpu else None

@@ -152,7 +152,8 @@ def phone_picture(browser, checkpoint: Path, photo: Path, score_threshold: float
               "(sudo apt-get install -y fonts-noto-cjk)", file=sys.stderr)
     from rpsdet.serve.auth import UserStore
     from rpsdet.serve.config import ServeConfig
-    from rpsdet.serve.runner import checkpoint_info, local_app
+    from rpsdet.serve.models import served_model
+    from rpsdet.serve.runner import local_app
 
     password = secrets.token_urlsafe(12)
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,7 +161,7 @@ def phone_picture(browser, checkpoint: Path, photo: Path, score_threshold: float
         cfg = ServeConfig.from_params({"port": _free_port(), "threads_per_replica": 1, "score_threshold":
                                        score_threshold, "users_file": str(Path(tmp) / "users.json"),
                                        "secret_file": str(Path(tmp) / "secret")})
-        with local_app(checkpoint, checkpoint_info(checkpoint, "model", "local", None), cfg, num_cpus=2) as url:
+        with local_app([served_model(checkpoint, "model", "local")], cfg, num_cpus=2) as url:
             context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=1,
                                           locale="en-US")
             page = context.new_page()

@@ -65,6 +65,17 @@ def tiny_checkpoint(tiny_splits, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_checkpoint_v2(tiny_splits, tmp_path_factory) -> Path:
+    """A second real checkpoint, other weights (another seed): the "next version" in multi-version serving tests."""
+    from rpsdet.train.loop import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("tiny_model_v2") / "model.pt"
+    cfg = TrainConfig(epochs=1, image_size=128, batch_size=4, warmup_steps=3, eval_every=1, threads=2, seed=1)
+    train(cfg, tiny_splits / "train.json", tiny_splits / "val.json", out)
+    return out
+
+
 @pytest.fixture(scope="module")
 def browser():
     """The system chromium through Playwright. Skipped with instructions outside CI; in CI (CI=true) a missing

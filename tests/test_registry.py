@@ -3,6 +3,7 @@ and the evaluation job on a registered version. Never touches the project's own 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -78,6 +79,19 @@ def test_resolve_reads_the_version_through_dvc(repo, tiny_checkpoint, tmp_path):
     assert version == "v0.1.0" and path.read_bytes() == tiny_checkpoint.read_bytes()
     with pytest.raises(ValueError, match="no version of 'model' is in stage 'staging'"):
         resolve(repo, "model", stage="staging", cache_dir=tmp_path)
+
+
+def test_serve_resolves_several_stages_and_versions(repo, capsys):
+    """`rpsdet serve --stage prod --stage dev --version v0.0.1`: each through the registry, the first is the default,
+    and a version asked for twice is served once."""
+    from rpsdet.serve.commands import served_versions
+
+    models = served_versions(repo, "model", ["prod", "dev"], ["v0.0.1"])
+    assert [(m.version, m.stage) for m in models] == [("v0.1.0", "prod"), ("v0.0.1", "dev")]
+    assert models[0].metrics["map50"] == 0.42 and models[1].metrics == {"map50": 0.3}
+    assert Path(models[1].checkpoint).is_file() and models[0].class_names == ("rock", "paper", "scissors")
+    assert main(["serve", "--checkpoint", str(models[0].checkpoint), "--stage", "dev"]) == 2
+    assert "leave out --stage and --version" in capsys.readouterr().err
 
 
 def test_import_checks_records_and_publishes_a_ready_made_checkpoint(repo, tiny_checkpoint, tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""The HTTP API against a real `serve.run` on 127.0.0.1 with a small real model: results, auth and refusals.
+"""The HTTP API against a real `serve.run` on 127.0.0.1 with two small real model versions: results, auth, refusals
+and choosing a version.
 
 One Ray start for the whole module; every refusal test ends by checking the replica still answers.
 """
@@ -22,7 +23,8 @@ from rpsdet.data.coco import image_path, read_coco
 from rpsdet.model.predict import Detector
 from rpsdet.serve.auth import TokenSigner, UserStore, load_or_create_secret
 from rpsdet.serve.config import ServeConfig
-from rpsdet.serve.runner import checkpoint_info, local_app
+from rpsdet.serve.models import served_model
+from rpsdet.serve.runner import local_app
 from bad_images import MAKE_AS_RATIONAL, damaged_exif_jpeg
 
 pytestmark = pytest.mark.slow
@@ -38,10 +40,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_checkpoint, tmp_path_factory):
+def server(tiny_checkpoint, tiny_checkpoint_v2, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     users = UserStore(root / "users.json")
-    for name in ("alice", "bob", "carol", "erin", "grace"):
+    for name in ("alice", "bob", "carol", "dave", "erin", "grace"):
         users.add(name, PASSWORD)
     cfg = ServeConfig.from_params({
         "port": free_port(), "max_batch_size": 4, "threads_per_replica": 1, "score_threshold": 0.0,
@@ -51,8 +53,9 @@ def server(tiny_checkpoint, tmp_path_factory):
                    "burst": 30, "login_failures_before_lockout": 3, "lockout_s": 30, "failed_login_delay_s": 0.1,
                    "logins_per_minute": 60},
     })
-    info = checkpoint_info(tiny_checkpoint, "model", "v0.0.1", "dev")
-    with local_app(tiny_checkpoint, info, cfg, num_cpus=2) as url:
+    models = [served_model(tiny_checkpoint, "model", "v0.0.1", "dev"),
+              served_model(tiny_checkpoint_v2, "model", "v0.0.2", "prod", {"map50": 0.5, "map": 0.25})]
+    with local_app(models, cfg, num_cpus=2) as url:
         yield {"url": url, "cfg": cfg, "secret": load_or_create_secret(root / "secret")}
 
 
@@ -65,6 +68,12 @@ def login(server, user="alice", password=PASSWORD, address=None) -> requests.Res
 @pytest.fixture(scope="module")
 def auth(server) -> dict:
     return {"Authorization": "Bearer " + login(server).json()["token"]}
+
+
+@pytest.fixture(scope="module")
+def dave(server) -> dict:
+    """The version tests' own user: their requests do not spend alice's rate budget."""
+    return {"Authorization": "Bearer " + login(server, "dave").json()["token"]}
 
 
 @pytest.fixture(scope="module")
@@ -132,10 +141,55 @@ def test_login_wrong_password_then_lockout(server, auth, sample):
     assert_still_serving(server, auth, sample)
 
 
-def test_models_lists_the_served_version(server, auth):
-    models = requests.get(f"{server['url']}/api/v1/models", headers=auth, timeout=TIMEOUT).json()["models"]
-    assert models == [{"name": "model", "version": "v0.0.1", "stage": "dev", "arch": "efficientdet_d0",
-                       "image_size": 128, "class_names": ["rock", "paper", "scissors"]}]
+def test_models_lists_the_served_versions(server, auth):
+    body = requests.get(f"{server['url']}/api/v1/models", headers=auth, timeout=TIMEOUT).json()
+    common = {"name": "model", "arch": "efficientdet_d0", "image_size": 128,
+              "class_names": ["rock", "paper", "scissors"]}
+    assert body == {"default": "v0.0.1", "models": [
+        {"id": "v0.0.1", "version": "v0.0.1", "stage": "dev", "metrics": {}, **common},
+        {"id": "v0.0.2", "version": "v0.0.2", "stage": "prod", "metrics": {"map50": 0.5, "map": 0.25}, **common}]}
+    assert "checkpoint" not in str(body)  # no file paths
+
+
+def test_each_version_answers_with_its_own_model(server, dave, sample, tiny_checkpoint_v2):
+    data, pixels = sample
+    by_query = detect(server, dave, data, model="v0.0.2").json()
+    by_header = detect(server, {**dave, "serve-multiplexed-model-id": "v0.0.2"}, data).json()
+    default = detect(server, dave, data).json()
+    assert by_query["model"] == by_header["model"] == {"name": "model", "version": "v0.0.2"}
+    assert default["model"]["version"] == "v0.0.1"
+    expected = Detector.from_checkpoint(tiny_checkpoint_v2).predict([pixels])[0]
+    assert len(by_query["detections"]) == len(expected) > 0 and by_header["detections"] == by_query["detections"]
+    for got, want in zip(by_query["detections"], expected):
+        assert np.allclose(got["box"], want.box, atol=0.2) and abs(got["score"] - want.score) < 1e-3
+    assert by_query["detections"] != default["detections"]  # other weights, other answer
+
+
+def test_mixed_versions_in_one_batch_each_get_their_own_answer(server, dave, sample):
+    expected = {v: detect(server, dave, sample[0], model=v).json()["detections"] for v in ("v0.0.1", "v0.0.2")}
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda i: detect(server, dave, sample[0], model=("v0.0.1", "v0.0.2")[i % 2]).json(),
+                               range(16)))
+    assert max(b["batch_size"] for b in bodies) > 1
+    for i, body in enumerate(bodies):  # a batch runs each version's images through that version's network
+        version = ("v0.0.1", "v0.0.2")[i % 2]
+        assert body["model"]["version"] == version
+        got, want = body["detections"], expected[version]
+        assert [d["label"] for d in got] == [d["label"] for d in want]
+        assert np.allclose([d["box"] + [d["score"]] for d in got], [d["box"] + [d["score"]] for d in want], atol=0.2)
+
+
+def test_unknown_version_is_404_but_only_after_auth(server, dave, sample):
+    r = detect(server, dave, sample[0], model="v9.9.9")
+    assert r.status_code == 404 and "v9.9.9" in r.json()["detail"] and "v0.0.1, v0.0.2" in r.json()["detail"]
+    r = detect(server, {**dave, "serve-multiplexed-model-id": "nope"}, sample[0])
+    assert r.status_code == 404 and "'nope'" in r.json()["detail"]
+    for headers in ({}, {"Authorization": "Bearer nonsense"}):  # a stranger learns nothing about what is served
+        for asked in ({"serve-multiplexed-model-id": "v9.9.9"}, {"serve-multiplexed-model-id": "v0.0.2"}):
+            r = detect(server, {**headers, **asked}, sample[0])
+            assert r.status_code == 401 and "v0" not in r.text
+        assert detect(server, headers, sample[0], model="v9.9.9").status_code == 401
+    assert_still_serving(server, dave, sample)
 
 
 def test_detect_matches_the_model_in_process(server, auth, sample, tiny_checkpoint):

@@ -1,7 +1,7 @@
 """The phone page in a real browser (Debian chromium driven by Playwright) against a real served model.
 
-Mobile viewport 360x640: wrong password message, language toggle, login, upload, boxes drawn on the canvas,
-expired-token message. A screenshot is saved to $TEST_ARTIFACTS_DIR (default /tmp/rpsdet-test-artifacts).
+Mobile viewport 360x640: wrong password message, language toggle, login, upload, boxes drawn on the canvas, the
+second of two served versions picked and named in the answer, expired-token message. A screenshot is saved to $TEST_ARTIFACTS_DIR (default /tmp/rpsdet-test-artifacts).
 """
 import os
 import socket
@@ -16,7 +16,8 @@ from PIL import Image
 from rpsdet.data.coco import image_path, read_coco
 from rpsdet.serve.auth import TokenSigner, UserStore, load_or_create_secret
 from rpsdet.serve.config import ServeConfig
-from rpsdet.serve.runner import checkpoint_info, local_app
+from rpsdet.serve.models import served_model
+from rpsdet.serve.runner import local_app
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -44,7 +45,7 @@ def _require_browser():
 
 
 @pytest.fixture(scope="module")
-def server(tiny_checkpoint, tmp_path_factory):
+def server(tiny_checkpoint, tiny_checkpoint_v2, tmp_path_factory):
     _require_browser()
     root = tmp_path_factory.mktemp("web")
     UserStore(root / "users.json").add("alice", PASSWORD)
@@ -53,8 +54,9 @@ def server(tiny_checkpoint, tmp_path_factory):
         port = s.getsockname()[1]
     cfg = ServeConfig.from_params({"port": port, "threads_per_replica": 1, "score_threshold": 0.0, "min_score": 0.0,
                                    "users_file": str(root / "users.json"), "secret_file": str(root / "secret")})
-    info = checkpoint_info(tiny_checkpoint, "model", "v0.0.1", "prod")
-    with local_app(tiny_checkpoint, info, cfg, num_cpus=2) as url:
+    models = [served_model(tiny_checkpoint, "model", "v0.0.1", "prod"),
+              served_model(tiny_checkpoint_v2, "model", "v0.0.2", "dev", {"map50": 0.5})]
+    with local_app(models, cfg, num_cpus=2) as url:
         yield {"url": url, "secret": load_or_create_secret(root / "secret")}
 
 
@@ -120,6 +122,26 @@ def test_phone_page_logs_in_uploads_and_draws_detections(server, page, tiny_spli
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "phone_page.png"), full_page=True)
+
+
+def test_picking_the_second_version_sends_it_and_the_answer_names_it(server, page, tiny_splits):
+    assert page.is_visible("#model-picker")  # two versions served: the picker shows
+    options = page.locator("#model option").evaluate_all("items => items.map(i => [i.value, i.textContent])")
+    assert [value for value, _ in options] == ["v0.0.1", "v0.0.2"]
+    assert "v0.0.2 (dev)" in options[1][1] and "mAP50 0.500" in options[1][1]
+    page.select_option("#model", "v0.0.2")
+    page.click("#lang")  # the picker's label in both languages
+    assert page.text_content("#model-picker span") == "模型版本"
+    page.click("#lang")
+    assert page.text_content("#model-picker span") == "Model version"
+    test_json = tiny_splits / "test.json"
+    page.evaluate("() => document.getElementById('canvas').removeAttribute('data-boxes')")
+    with page.expect_response("**/api/v1/detect") as answer:
+        page.set_input_files("#picker", str(image_path(test_json, read_coco(test_json)[0])))
+    assert answer.value.request.headers["serve-multiplexed-model-id"] == "v0.0.2"
+    assert answer.value.json()["model"]["version"] == "v0.0.2"
+    page.wait_for_selector("#canvas[data-boxes]")
+    assert "v0.0.2" in page.text_content("#status")
 
 
 def test_expired_token_sends_the_user_back_to_login_with_a_message(server, page, tiny_splits):

@@ -1,8 +1,9 @@
-"""The HTTP ingress: login, auth, limits, the JSON API and the phone page, all in one FastAPI app.
+"""The one Serve deployment: login, auth, limits, the JSON API, the phone page and the model versions themselves.
 
-Every refusal happens here, before the model deployment sees a request: an unauthenticated, oversized,
-mistyped, undecodable or over-rate request never runs the model. (No `from __future__ import annotations` here:
-FastAPI must see real types on the ingress methods, which Serve rebinds outside this module's namespace.)
+The replica that checks a request also runs the model (no second deployment, no handle hop). Every refusal comes
+first: an unauthenticated, oversized, mistyped, undecodable, over-rate or unknown-version request never runs a
+model. (No `from __future__ import annotations` here: FastAPI must see real types on the ingress methods, which
+Serve rebinds outside this module's namespace.)
 """
 import asyncio
 import logging
@@ -10,17 +11,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+import numpy as np
+import ray
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 from ray import serve
-from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile
 
+from rpsdet.model.device import set_threads
+from rpsdet.model.predict import Detection, Detector
 from rpsdet.serve.auth import MAX_NAME, MAX_PASSWORD, AuthError, LoginGuard, TokenSigner, UserStore
 from rpsdet.serve.config import ServeConfig
 from rpsdet.serve.limits import DecodedImage, Refused, RateLimiter, check_content_type, decode_image, pillow_formats
+from rpsdet.serve.models import ServedModel
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 WEB_ASSETS = {"index.html", "app.js", "style.css"}
@@ -108,33 +113,97 @@ def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
     return peer
 
 
+def load_detector(model: ServedModel, device: str, backend: str, batch_sizes: tuple[int, ...]) -> Detector:
+    """The network, warmed up: first calls are ~10x slower (TorchScript profiling of the NMS code, ONNX Runtime's
+    first run), so they are paid for before the first user does."""
+    detector = Detector.from_checkpoint(Path(model.checkpoint), device, backend)
+    image = np.zeros((detector.image_size, detector.image_size, 3), np.uint8)
+    for size in sorted(set(batch_sizes)):
+        for _ in range(2):
+            detector.predict([image] * size)
+    return detector
+
+
 @serve.deployment(name="ingress")
 @serve.ingress(api)
 class Ingress:
-    def __init__(self, model: DeploymentHandle, config: ServeConfig, secret: bytes, model_info: dict[str, Any]):
-        self.model = model
+    """One hop: the replica that checks a request also holds every served model version and runs it."""
+
+    async def __init__(self, models: list[ServedModel], config: ServeConfig, secret: bytes, device: str,
+                       max_batch_size: int):
         self.cfg = config
         self.limits = config.limits
         self.users = UserStore(Path(config.users_file))
         self.signer = TokenSigner(secret, config.token_ttl_s)
+        # Rate and lockout state lives in this replica's memory: with several replicas each keeps its own (README).
         self.guard = LoginGuard(self.limits.login_failures_before_lockout, self.limits.lockout_s)
         self.rate = RateLimiter(self.limits.requests_per_minute, self.limits.burst)
         self.login_rate = RateLimiter(self.limits.logins_per_minute, self.limits.logins_per_minute)
         self.password_checks = asyncio.Semaphore(1)  # scrypt one at a time: logins cannot take the model's CPU
         self.decodes = asyncio.Semaphore(self.limits.concurrent_decodes)
         self.formats = pillow_formats(self.limits.content_types)
-        self.model_info = model_info
+        self.models = {m.model_id: m for m in models}
+        self.default_id = models[0].model_id
+        self.device = device
+        self.threads = set_threads(config.threads_per_replica)  # Ray gives a num_cpus=1 replica 1 thread otherwise
+        self.max_batch_size = max_batch_size
+        self.forward = asyncio.Lock()  # unbatched: one forward pass at a time, it already uses every thread
+        self._batched.set_max_batch_size(max_batch_size)
+        self._batched.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
+        # Which replica on which Ray node answered: lets users (and the cluster test) see the load spread.
+        self.replica = {"id": serve.get_replica_context().replica_id.unique_id,
+                        "node": ray.get_runtime_context().get_node_id()}
+        for model_id in self.models:  # every version loaded and warm before the replica takes traffic
+            await self.detector(model_id)
+
+    @serve.multiplexed(max_num_models_per_replica=-1)  # only served ids get here (others are 404): all stay loaded
+    async def detector(self, model_id: str) -> Detector:
+        return await asyncio.to_thread(load_detector, self.models[model_id], self.device, self.cfg.backend,
+                                       (1, self.max_batch_size))
 
     def _user(self, credentials: HTTPAuthorizationCredentials | None) -> str:
         if credentials is None or not credentials.credentials:
             raise AuthError("not logged in: send Authorization: Bearer <token> from POST /api/v1/login")
         return self.signer.verify(credentials.credentials.strip(), current_fingerprint=self.users.fingerprint)
 
+    def _model(self, asked: str | None) -> ServedModel:
+        """The version a request asked for (`?model=`, else the serve-multiplexed-model-id header), else the first
+        served one. Called only after the token is checked: a stranger learns nothing about what is served."""
+        model_id = asked or serve.get_multiplexed_model_id() or self.default_id
+        if model_id not in self.models:
+            raise Refused(404, f"model {model_id!r} is not served here; served: {', '.join(self.models)} "
+                               "(GET /api/v1/models)")
+        return self.models[model_id]
+
+    async def _predict(self, detector: Detector, pixels: np.ndarray) -> tuple[list[Detection], float, int]:
+        """(detections, model ms, batch size); batched across requests when max_batch_size > 1."""
+        if self.max_batch_size > 1:
+            return await self._batched((detector, pixels))
+        async with self.forward:
+            started = time.perf_counter()
+            detections = await asyncio.to_thread(detector.predict, [pixels], self.cfg.min_score)
+            return detections[0], 1000 * (time.perf_counter() - started), 1
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)  # real values come from params in __init__
+    async def _batched(self, items: list[tuple[Detector, np.ndarray]]) -> list[tuple[list[Detection], float, int]]:
+        """One forward pass per model version in the batch, in a worker thread so the next batch keeps queueing."""
+        groups: dict[int, list[int]] = {}
+        for i, (detector, _) in enumerate(items):
+            groups.setdefault(id(detector), []).append(i)
+        out: list[tuple[list[Detection], float, int]] = [([], 0.0, 0)] * len(items)
+        for indices in groups.values():
+            started = time.perf_counter()
+            results = await asyncio.to_thread(items[indices[0]][0].predict, [items[i][1] for i in indices],
+                                              self.cfg.min_score)
+            model_ms = 1000 * (time.perf_counter() - started)
+            for i, detections in zip(indices, results):
+                out[i] = (detections, model_ms, len(indices))
+        return out
+
     @api.get("/healthz")
     async def healthz(self) -> dict[str, Any]:
-        """Liveness of the ingress and the model deployment (does not run the model)."""
-        info = await self.model.info.remote()
-        return {"status": "ok", "model_version": info["version"]}
+        """Liveness of the replica (does not run a model); the default version."""
+        return {"status": "ok", "model_version": self.default_id}
 
     @api.post("/api/v1/login", openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": Login.model_json_schema()}}}})
@@ -167,32 +236,34 @@ class Ingress:
         return {"token": token, "token_type": "bearer", "expires_at": expires, "user": body.username}
 
     @api.get("/api/v1/models")
-    async def models(self, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict[str, Any]:
+    async def models_served(self, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+                            ) -> dict[str, Any]:
+        """Every served version, the default (used when a request names none) first."""
         self._user(credentials)
-        return {"models": [self.model_info]}
+        return {"models": [m.public() for m in self.models.values()], "default": self.default_id}
 
     @api.post("/api/v1/detect")
     async def detect(self, request: Request, score_threshold: float | None = None,
+                     model: str | None = Query(None, max_length=64, description="a served version, e.g. v0.1.0 "
+                                               "(or header serve-multiplexed-model-id); default: the first served"),
                      credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict[str, Any]:
         """Send an image as the raw body (Content-Type image/jpeg, ...) or as a multipart file field."""
         started = time.perf_counter()
         user = self._user(credentials)
         self.rate.take(user)
+        served = self._model(model)
         body = await read_body(request, self.limits.max_body_bytes)
         data = await image_from_body(request, body, self.limits.content_types)
         async with self.decodes:  # bounds decode memory per ingress replica
             image: DecodedImage = await asyncio.to_thread(decode_image, data, self.limits.max_pixels,
                                                           self.limits.max_side, self.formats)
-        result = await self.model.detect.remote(image.pixels)
+        found, model_ms, batch_size = await self._predict(await self.detector(served.model_id), image.pixels)
         threshold = self.cfg.score_threshold if score_threshold is None else score_threshold
-        names = self.model_info["class_names"]
-        detections = [{"box": [round(v / image.scale, 1) for v in d["box"]], "label": names[d["label"]],
-                       "class_id": d["label"], "score": round(d["score"], 4)}
-                      for d in result["detections"] if d["score"] >= threshold]
+        detections = [{"box": [round(v / image.scale, 1) for v in d.box], "label": served.class_names[d.label],
+                       "class_id": d.label, "score": round(d.score, 4)} for d in found if d.score >= threshold]
         return {"detections": detections, "image": {"width": image.width, "height": image.height},
-                "model": {"name": self.model_info["name"], "version": self.model_info["version"]},
-                "score_threshold": threshold, "batch_size": result["batch_size"],
-                "model_ms": round(result["model_ms"], 1), "replica": result["replica"],
+                "model": {"name": served.name, "version": served.version}, "score_threshold": threshold,
+                "batch_size": batch_size, "model_ms": round(model_ms, 1), "replica": self.replica,
                 "server_ms": round(1000 * (time.perf_counter() - started), 1)}
 
     @api.get("/", include_in_schema=False)

@@ -4,9 +4,12 @@ from __future__ import annotations
 import argparse
 import getpass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rpsdet.cli_help import examples
+
+if TYPE_CHECKING:
+    from rpsdet.serve.models import ServedModel
 
 
 def _serve_params(path: str) -> dict[str, Any]:
@@ -15,21 +18,35 @@ def _serve_params(path: str) -> dict[str, Any]:
     return dict(load_params(path).get("serve") or {}) if Path(path).is_file() else {}
 
 
+def served_versions(repo: Path, name: str, stages: list[str], versions: list[str]) -> list[ServedModel]:
+    """Every asked stage, then every asked version, resolved through the registry; the first is the default."""
+    from rpsdet.registry.versions import list_versions, resolve
+    from rpsdet.serve.models import merge_duplicates, served_model
+
+    metrics = {row["version"]: row["metrics"] for row in list_versions(repo) if row["name"] == name}
+    models = []
+    for stage, version in [(s, None) for s in stages] + [(None, v) for v in versions]:
+        checkpoint, resolved = resolve(repo, name, version=version, stage=stage)
+        models.append(served_model(checkpoint, name, resolved, stage, metrics.get(resolved)))
+    return merge_duplicates(models)
+
+
 def _serve(args: argparse.Namespace) -> int:
-    from rpsdet.registry.versions import resolve
     from rpsdet.serve.config import ServeConfig
-    from rpsdet.serve.runner import checkpoint_info, serve_until_interrupted
+    from rpsdet.serve.models import served_model
+    from rpsdet.serve.runner import serve_until_interrupted
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("replicas", args.replicas),
                                    ("num_gpus", args.num_gpus)) if v is not None}
     cfg = ServeConfig.from_params({**_serve_params(args.params), **overrides})
     if args.checkpoint:
-        checkpoint, version, stage = Path(args.checkpoint), "local", None
+        if args.stage or args.version:
+            raise ValueError("--checkpoint serves one file: leave out --stage and --version")
+        models = [served_model(Path(args.checkpoint), args.name, "local")]
     else:
-        stage = None if args.version else args.stage
-        checkpoint, version = resolve(Path(args.repo), args.name, version=args.version, stage=stage)
-    info = checkpoint_info(checkpoint, args.name, version, stage)
-    serve_until_interrupted(checkpoint, info, cfg, address=args.address)
+        stages = args.stage or ([] if args.version else ["prod"])
+        models = served_versions(Path(args.repo), args.name, stages, args.version or [])
+    serve_until_interrupted(models, cfg, address=args.address)
     return 0
 
 
@@ -61,14 +78,14 @@ def _gpus(text: str) -> str | float:
 
 
 def add_serve_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="serve a model version on Ray Serve: HTTP API + phone page (Ctrl-C stops)",
-                       **examples("rpsdet serve", "rpsdet serve --stage dev --port 8080",
-                                  "rpsdet serve --version v0.1.0 --host 0.0.0.0 --replicas 2",
+    p = sub.add_parser("serve", help="serve model versions on Ray Serve: HTTP API + phone page (Ctrl-C stops)",
+                       **examples("rpsdet serve", "rpsdet serve --stage prod --stage dev --port 8080",
+                                  "rpsdet serve --version v0.1.0 --version v0.2.0 --replicas 2",
                                   "rpsdet serve --checkpoint models/round2/model.pt --address auto"))
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--stage", default="prod", help="serve the version in this GTO stage (default prod)")
-    which.add_argument("--version", help="serve this registered version, e.g. v0.1.0")
-    which.add_argument("--checkpoint", help="serve a checkpoint file directly (no registry)")
+    p.add_argument("--stage", action="append", help="serve the version in this GTO stage; repeat for several "
+                                                     "(default prod when no --version is given)")
+    p.add_argument("--version", action="append", help="serve this registered version, e.g. v0.1.0; repeatable")
+    p.add_argument("--checkpoint", help="serve one checkpoint file directly (no registry)")
     p.add_argument("--name", default="model", help="artifact name (default model)")
     p.add_argument("--repo", default=".", help="the git + DVC repository holding the registry")
     p.add_argument("--host", help="bind address (params serve.host, default 127.0.0.1)")

@@ -27,6 +27,10 @@ class Limits:
 
 
 PROXY_LOCATIONS = ("HeadOnly", "EveryNode")
+# On 2 CPU cores a batch of 4 ran at 0.8x the throughput of no batching (the cores are already busy with one
+# image); a GPU runs a batch of 8 in about the time of one.
+AUTO_BATCH_CPU = 1
+AUTO_BATCH_GPU = 8
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,8 @@ class ServeConfig:
     num_gpus: str | float = "auto"  # "auto" = one GPU per replica when the cluster has GPUs, else CPU
     threads_per_replica: int = 2  # Ray sets OMP_NUM_THREADS=1 for num_cpus=1: choose on purpose
     cpus_per_replica: float = 1.0
-    max_batch_size: int = 4
+    # @serve.batch in the ingress; "auto" = AUTO_BATCH_CPU without a GPU, AUTO_BATCH_GPU with one (measured)
+    max_batch_size: int | str = "auto"
     batch_wait_timeout_s: float = 0.002
     score_threshold: float = 0.4  # default for /detect; a request may ask for another
     min_score: float = 0.05  # the model returns nothing below this, whatever a request asks
@@ -67,9 +72,11 @@ class ServeConfig:
         if "trusted_proxies" in params:
             params["trusted_proxies"] = tuple(params["trusted_proxies"] or ())
         cfg = cls(**params, limits=Limits(**limits))
-        if min(cfg.max_batch_size, cfg.replicas, cfg.threads_per_replica, cfg.ingress_max_ongoing_requests,
+        if cfg.max_batch_size != "auto" and (not isinstance(cfg.max_batch_size, int) or cfg.max_batch_size < 1):
+            raise ValueError(f"serve.max_batch_size must be 'auto' or an integer >= 1, got {cfg.max_batch_size!r}")
+        if min(cfg.replicas, cfg.threads_per_replica, cfg.ingress_max_ongoing_requests,
                cfg.limits.concurrent_decodes, cfg.limits.logins_per_minute) < 1:
-            raise ValueError("serve.max_batch_size, replicas, threads_per_replica, ingress_max_ongoing_requests, "
+            raise ValueError("serve.replicas, threads_per_replica, ingress_max_ongoing_requests, "
                              "limits.concurrent_decodes and limits.logins_per_minute must be >= 1")
         if cfg.request_timeout_s <= 0:
             raise ValueError(f"serve.request_timeout_s must be > 0, got {cfg.request_timeout_s!r}")
@@ -80,6 +87,12 @@ class ServeConfig:
         if cfg.num_gpus != "auto" and not isinstance(cfg.num_gpus, (int, float)):
             raise ValueError(f"serve.num_gpus must be 'auto' or a number, got {cfg.num_gpus!r}")
         return cfg
+
+    def batch_size(self, num_gpus: float) -> int:
+        """max_batch_size with "auto" resolved for replicas holding `num_gpus` GPUs each."""
+        if self.max_batch_size == "auto":
+            return AUTO_BATCH_GPU if num_gpus > 0 else AUTO_BATCH_CPU
+        return int(self.max_batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

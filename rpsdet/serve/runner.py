@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rpsdet.model.checkpoint import read_checkpoint
 from rpsdet.ray_cluster import cluster_address, start_ray
 from rpsdet.serve.auth import load_or_create_secret
 from rpsdet.serve.config import ServeConfig
+from rpsdet.serve.models import ServedModel
 
 APP_NAME = "rpsdet"
 
@@ -26,31 +26,27 @@ def gpus_per_replica(setting: str | float) -> float:
     return float(setting)
 
 
-def checkpoint_info(path: Path, name: str, version: str, stage: str | None) -> dict[str, Any]:
-    """What /api/v1/models tells users, read from the checkpoint's own config (no model is built)."""
-    cfg = read_checkpoint(path)["config"]  # weights_only: a pickle payload is refused, never run
-    return {"name": name, "version": version, "stage": stage, "arch": cfg.get("arch"),
-            "image_size": cfg.get("image_size"), "class_names": list(cfg["class_names"])}
+# Environment of every serving replica. Ray exports OMP_NUM_THREADS=<num_cpus> (1) into a replica, which slows its
+# oneDNN convolutions even after torch.set_num_threads, so the thread count is given from the start. OpenMP threads
+# that spin while waiting for work take CPU from the HTTP proxy on a small machine: they sleep instead (on 2 loaded
+# cores an in-process predict took 60-69 ms with PASSIVE, 112-120 ms without).
+REPLICA_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+# The HTTP proxy prefers replicas on its own node. With one proxy (HeadOnly) and an async ingress that accepts
+# hundreds of requests at once, that sends everything to the head node's replica: spread over all replicas instead.
+PROXY_ENV = {"RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING": "0"}
 
 
-def build_app(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig, num_gpus: float, secret: bytes):
+def build_app(models: list[ServedModel], cfg: ServeConfig, num_gpus: float, secret: bytes):
     from rpsdet.serve.app import Ingress
-    from rpsdet.serve.model_server import ModelServer
 
     scaling = ({"autoscaling_config": cfg.autoscaling} if cfg.autoscaling else {"num_replicas": cfg.replicas})
-    model = ModelServer.options(
-        **scaling,
-        max_ongoing_requests=max(8, 2 * cfg.max_batch_size),  # a replica must accept a full batch at once
-        # Ray exports OMP_NUM_THREADS=<num_cpus> (1) into a replica, which slows its oneDNN convolutions even after
-        # torch.set_num_threads: give the replica its thread count in its environment from the start.
-        ray_actor_options={"num_cpus": cfg.cpus_per_replica, "num_gpus": num_gpus,
-                           "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(cfg.threads_per_replica)}}},
-    ).bind(str(Path(checkpoint).resolve()), info, cfg.threads_per_replica, "cuda" if num_gpus > 0 else "cpu",
-           cfg.max_batch_size, cfg.batch_wait_timeout_s, cfg.min_score, cfg.backend)
+    env = {**REPLICA_ENV, "OMP_NUM_THREADS": str(cfg.threads_per_replica)}
     # The ingress is async: a high max_ongoing_requests lets waiting logins and uploads share it without
-    # queueing /detect behind them (Serve's default is 5 per replica).
-    return Ingress.options(max_ongoing_requests=cfg.ingress_max_ongoing_requests,
-                           ray_actor_options={"num_cpus": 0.1}).bind(model, cfg, secret, info)
+    # queueing /detect behind them (Serve's default is 5 per replica); the model runs one batch at a time inside.
+    return Ingress.options(**scaling, max_ongoing_requests=cfg.ingress_max_ongoing_requests,
+                           ray_actor_options={"num_cpus": cfg.cpus_per_replica, "num_gpus": num_gpus,
+                                              "runtime_env": {"env_vars": env}},
+                           ).bind(models, cfg, secret, "cuda" if num_gpus > 0 else "cpu", cfg.batch_size(num_gpus))
 
 
 def http_options(cfg: ServeConfig) -> dict[str, Any]:
@@ -58,14 +54,16 @@ def http_options(cfg: ServeConfig) -> dict[str, Any]:
     return {"host": cfg.host, "port": cfg.port, "request_timeout_s": cfg.request_timeout_s}
 
 
-def deploy(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig) -> str:
-    """Serve the app on cfg.host:cfg.port; returns the base URL once every replica is warm."""
+def deploy(models: list[ServedModel], cfg: ServeConfig) -> str:
+    """Serve the app on cfg.host:cfg.port; returns the base URL once every replica holds every version, warm."""
     from ray import serve
 
-    serve.start(proxy_location=cfg.proxy_location, http_options=http_options(cfg))
+    if not models:
+        raise ValueError("nothing to serve: give at least one model version")
+    serve.start(proxy_location=cfg.proxy_location, http_options=http_options(cfg),
+                controller_options={"runtime_env": {"env_vars": PROXY_ENV}})  # proxies inherit the controller's
     secret = load_or_create_secret(Path(cfg.secret_file))
-    serve.run(build_app(checkpoint, info, cfg, gpus_per_replica(cfg.num_gpus), secret), name=APP_NAME,
-              route_prefix="/")
+    serve.run(build_app(models, cfg, gpus_per_replica(cfg.num_gpus), secret), name=APP_NAME, route_prefix="/")
     return f"http://{cfg.host}:{cfg.port}"
 
 
@@ -82,18 +80,17 @@ def shutdown(joined_cluster: bool) -> None:
 
 
 @contextmanager
-def local_app(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig, num_cpus: int | None = None) -> Iterator[str]:
+def local_app(models: list[ServedModel], cfg: ServeConfig, num_cpus: int | None = None) -> Iterator[str]:
     """A private loopback Ray + the app, for tests and benchmarks; everything is gone afterwards."""
     temp_dir = start_ray(num_cpus=num_cpus)
     try:
-        yield deploy(checkpoint, info, cfg)
+        yield deploy(models, cfg)
     finally:
         shutdown(joined_cluster=False)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def serve_until_interrupted(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig,
-                            address: str | None = None) -> None:
+def serve_until_interrupted(models: list[ServedModel], cfg: ServeConfig, address: str | None = None) -> None:
     """Blocking `rpsdet serve`: Ctrl-C or SIGTERM shuts down cleanly."""
     address = cluster_address(address)
     temp_dir = start_ray(address)
@@ -101,9 +98,9 @@ def serve_until_interrupted(checkpoint: Path, info: dict[str, Any], cfg: ServeCo
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        url = deploy(checkpoint, info, cfg)
-        print(f"serving {info['name']} {info['version']} at {url}/  (API docs: {url}/docs). Ctrl-C stops.",
-              flush=True)
+        url = deploy(models, cfg)
+        served = ", ".join(f"{m.name} {m.version}" + (f" ({m.stage})" if m.stage else "") for m in models)
+        print(f"serving {served} at {url}/  (API docs: {url}/docs). Ctrl-C stops.", flush=True)
         stop.wait()
     finally:
         print("shutting down...", flush=True)

@@ -1,28 +1,30 @@
-// rpsdet phone page: log in, pick the served model, take or choose a photo, draw the detections.
+// rpsdet phone page: log in, pick a served model version, take or choose a photo, draw the detections.
 // Plain JS, no external resources. The token lives in sessionStorage only.
 "use strict";
 
 const TEXT = {
   en: {
     title: "Rock · Paper · Scissors", user: "User name", password: "Password", login: "Log in", logout: "Log out",
-    service: "Service", takePhoto: "Take a photo", pickImage: "Choose an image", lang: "中文",
+    service: "Model version", takePhoto: "Take a photo", pickImage: "Choose an image", lang: "中文",
     wrongPassword: "Wrong user name or password.", locked: "Too many failed logins. Try again in {s} s.",
     expired: "Your session has expired. Please log in again.", loggedOut: "You are logged out.",
     detecting: "Detecting…", tooLarge: "The image is too large.", badType: "This file type is not supported.",
     badImage: "The image could not be read: {d}", tooMany: "Too many requests. Try again in {s} s.",
     serverError: "Server error ({s}). Please try again later.", network: "Cannot reach the server.",
-    result: "hands: {n} · server {server} ms · round trip {total} ms · model {version}", none: "No hands found.",
+    notServed: "This model version is not served any more: pick another.",
+    result: "hands: {n} · server {server} ms · round trip {total} ms · model {version}", none: "No hands found · model {version}",
     labels: { rock: "rock", paper: "paper", scissors: "scissors" },
   },
   zh: {
     title: "石头 · 剪刀 · 布", user: "用户名", password: "密码", login: "登录", logout: "退出登录",
-    service: "服务", takePhoto: "拍照", pickImage: "选择图片", lang: "English",
+    service: "模型版本", takePhoto: "拍照", pickImage: "选择图片", lang: "English",
     wrongPassword: "用户名或密码错误。", locked: "登录失败次数过多，请 {s} 秒后再试。",
     expired: "登录已过期，请重新登录。", loggedOut: "已退出登录。",
     detecting: "正在检测…", tooLarge: "图片太大。", badType: "不支持此文件类型。",
     badImage: "无法读取图片：{d}", tooMany: "请求过多，请 {s} 秒后再试。",
     serverError: "服务器错误（{s}），请稍后再试。", network: "无法连接服务器。",
-    result: "{n} 只手 · 服务器 {server} 毫秒 · 往返 {total} 毫秒 · 模型 {version}", none: "未检测到手。",
+    notServed: "此模型版本已不再提供，请选择其他版本。",
+    result: "{n} 只手 · 服务器 {server} 毫秒 · 往返 {total} 毫秒 · 模型 {version}", none: "未检测到手 · 模型 {version}",
     labels: { rock: "石头", paper: "布", scissors: "剪刀" },
   },
 };
@@ -78,6 +80,7 @@ async function explain(response) {
   const d = await detail(response);
   switch (response.status) {
     case 401: return d.includes("expired") || !token() ? t("expired") : t("wrongPassword");
+    case 404: return t("notServed");
     case 413: return t("tooLarge");
     case 415: return t("badType");
     case 400: return t("badImage", { d });
@@ -125,12 +128,17 @@ async function loadModels() {
   if (response.status === 401) return logOut(t("expired"));
   if (!response.ok) return say(await explain(response));
   const select = $("model");
-  select.replaceChildren(...(await response.json()).models.map((m) => {
+  const previous = select.value;
+  const { models } = await response.json();
+  select.replaceChildren(...models.map((m) => {
     const option = document.createElement("option");
-    option.value = m.version;
-    option.textContent = `${m.name} ${m.version}${m.stage ? ` (${m.stage})` : ""} · ${m.arch}`;
+    option.value = m.id;
+    const map50 = m.metrics && m.metrics.map50 !== undefined ? ` · mAP50 ${Number(m.metrics.map50).toFixed(3)}` : "";
+    option.textContent = `${m.name} ${m.version}${m.stage ? ` (${m.stage})` : ""} · ${m.arch}${map50}`;
     return option;
   }));
+  if (models.some((m) => m.id === previous)) select.value = previous;
+  $("model-picker").hidden = models.length < 2; // one version: nothing to choose
 }
 
 // Upright (EXIF) and shrunk, so what we draw on is exactly the frame the server's boxes refer to.
@@ -161,11 +169,15 @@ async function detect(file) {
   const form = new FormData();
   form.append("image", prepared.blob, file.name || "photo.jpg");
   const started = performance.now();
-  const response = await api("api/v1/detect", { method: "POST", body: form });
+  // Ray Serve's model multiplexing header: the proxy prefers a replica that already holds this version.
+  const chosen = $("model").value;
+  const headers = chosen ? { "serve-multiplexed-model-id": chosen } : {};
+  const response = await api("api/v1/detect", { method: "POST", body: form, headers });
   const totalMs = Math.round(performance.now() - started);
   $("status").textContent = "";
   if (!response) return;
   if (response.status === 401) return logOut(await explain(response));
+  if (response.status === 404) loadModels(); // the service was restarted with other versions
   if (!response.ok) return say(await explain(response));
   const data = await response.json();
   lastResult = { bitmap: prepared.bitmap, data, totalMs };
@@ -212,7 +224,7 @@ function render(bitmap, data, totalMs) {
   $("status").textContent = data.detections.length
     ? t("result", { n: data.detections.length, server: Math.round(data.server_ms), total: totalMs,
                     version: data.model.version })
-    : t("none");
+    : t("none", { version: data.model.version });
 }
 
 $("lang").addEventListener("click", () => {
