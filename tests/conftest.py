@@ -79,8 +79,7 @@ def tiny_checkpoint_v2(tiny_splits, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser():
     """The system chromium through Playwright. Skipped with instructions outside CI; in CI (CI=true) a missing
-    browser is a failure, never a skip. Per module: Playwright's sync API allows one running instance at a time, and
-    tests/test_web_browser.py starts its own."""
+    browser is a failure, never a skip. Per module: Playwright's sync API allows one running instance at a time."""
     from rpsdet.browser import chromium, missing_browser
 
     missing = missing_browser()

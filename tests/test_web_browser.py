@@ -1,7 +1,8 @@
 """The phone page in a real browser (Debian chromium driven by Playwright) against a real served model.
 
 Mobile viewport 360x640: wrong password message, language toggle, login, upload, boxes drawn on the canvas, the
-second of two served versions picked and named in the answer, expired-token message. A screenshot is saved to $TEST_ARTIFACTS_DIR (default /tmp/rpsdet-test-artifacts).
+second of two served versions picked and named in the answer, expired-token message. A screenshot is saved to
+$TEST_ARTIFACTS_DIR (default /tmp/rpsdet-test-artifacts).
 """
 import os
 import socket
@@ -20,33 +21,14 @@ from rpsdet.serve.models import served_model
 from rpsdet.serve.runner import local_app
 
 pytestmark = pytest.mark.slow
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 PASSWORD = "correct horse"
 BOX_COLORS = {(0xE5, 0x39, 0x35), (0x1E, 0x88, 0xE5), (0x43, 0xA0, 0x47)}  # rock, paper, scissors in app.js
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", Path(tempfile.gettempdir()) / "rpsdet-test-artifacts"))
 
 
-def _require_browser():
-    """Skip with instructions outside CI; in CI (CI=true) a missing browser is a failure, never a skip."""
-    missing = []
-    if not CHROMIUM.exists():
-        missing.append("Debian chromium: `sudo apt-get install -y chromium` (never `playwright install`)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright package: `pip install -e '.[test]'`")
-    if missing:
-        message = "browser test needs " + " and ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
-def server(tiny_checkpoint, tiny_checkpoint_v2, tmp_path_factory):
-    _require_browser()
+def server(browser, tiny_checkpoint, tiny_checkpoint_v2, tmp_path_factory):
+    """Asks for the browser first: without one the test skips (or fails in CI) before a server starts."""
     root = tmp_path_factory.mktemp("web")
     UserStore(root / "users.json").add("alice", PASSWORD)
     with socket.socket() as s:
@@ -61,19 +43,15 @@ def server(tiny_checkpoint, tiny_checkpoint_v2, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        context = browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True,
-                                      device_scale_factor=2, locale="en-US")
-        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server["url"])
-                      else route.abort())  # the page must need nothing from outside the server
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
+def page(server, browser):
+    context = browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True,
+                                  device_scale_factor=2, locale="en-US")
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server["url"])
+                  else route.abort())  # the page must need nothing from outside the server
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
 
 
 def test_phone_page_logs_in_uploads_and_draws_detections(server, page, tiny_splits):
