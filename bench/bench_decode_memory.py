@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import io
 import math
-import sys
 import tempfile
 import threading
 import time
@@ -20,15 +19,13 @@ from pathlib import Path
 import requests
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.checkpoint import save_checkpoint  # noqa: E402
-from rpsdet.model.factory import build_effdet  # noqa: E402
-from rpsdet.serve.auth import UserStore  # noqa: E402
-from rpsdet.serve.config import ServeConfig  # noqa: E402
-from rpsdet.serve.runner import checkpoint_info, local_app  # noqa: E402
+from machine import machine_info
+from rpsdet.files import write_json
+from rpsdet.model.checkpoint import save_checkpoint
+from rpsdet.model.factory import build_effdet
+from rpsdet.serve.auth import UserStore
+from rpsdet.serve.config import ServeConfig
+from rpsdet.serve.runner import checkpoint_info, local_app
 
 PASSWORD = "benchmark-password"
 SETTINGS = {"defaults": {}, "old limits": {"max_pixels": 40_000_000, "concurrent_decodes": 8}}
@@ -115,7 +112,8 @@ def main() -> None:
                          "class_names": ["rock", "paper", "scissors"]})
         UserStore(tmp / "users.json").add("bench", PASSWORD)
         for name, limits in SETTINGS.items():
-            cfg = ServeConfig.from_params({"port": 8766, "threads_per_replica": 1, "users_file": str(tmp / "users.json"),
+            cfg = ServeConfig.from_params({"port": 8766, "threads_per_replica": 1,
+                                           "users_file": str(tmp / "users.json"),
                                            "secret_file": str(tmp / "secret"), "backend": "torch",
                                            "limits": {"requests_per_minute": 6000, "burst": 100, **limits}})
             results[name] = {"max_pixels": cfg.limits.max_pixels, "concurrent_decodes": cfg.limits.concurrent_decodes,

@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.data.coco import read_coco  # noqa: E402
-from rpsdet.evaluate.leakage import resolve_view  # noqa: E402
-from rpsdet.evaluate.report import EvalOutputs, evaluate_model  # noqa: E402
-from rpsdet.evaluate.slices import SliceThresholds  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
-from rpsdet.params import load_params  # noqa: E402
-from rpsdet.rounds import round_train_json, round_train_params  # noqa: E402
-from rpsdet.slices.compare import compare_rounds  # noqa: E402
-from rpsdet.train.loop import TrainConfig, train  # noqa: E402
+from machine import machine_info
+from rpsdet.data.coco import read_coco
+from rpsdet.evaluate.leakage import resolve_view
+from rpsdet.evaluate.report import EvalOutputs, evaluate_model
+from rpsdet.evaluate.slices import SliceThresholds
+from rpsdet.files import write_json
+from rpsdet.model.predict import Detector
+from rpsdet.params import load_params
+from rpsdet.rounds import round_train_json, round_train_params
+from rpsdet.slices.compare import compare_rounds
+from rpsdet.train.loop import TrainConfig, train
 
 
 def main() -> None:

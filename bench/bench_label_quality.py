@@ -22,18 +22,16 @@ import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.data.coco import ImageRecord, read_coco, to_coco_dict  # noqa: E402
-from rpsdet.evaluate.coco_metrics import coco_metrics  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.label_quality import evidence, scoring  # noqa: E402
-from rpsdet.label_quality.measure import injected_noise, precision_recall  # noqa: E402
-from rpsdet.label_quality.predictions import predict  # noqa: E402
-from rpsdet.model.device import set_threads  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
-from rpsdet.params import load_params  # noqa: E402
+from machine import machine_info
+from rpsdet.data.coco import ImageRecord, read_coco, to_coco_dict
+from rpsdet.evaluate.coco_metrics import coco_metrics
+from rpsdet.files import write_json
+from rpsdet.label_quality import evidence, scoring
+from rpsdet.label_quality.measure import injected_noise, precision_recall
+from rpsdet.label_quality.predictions import predict
+from rpsdet.model.device import set_threads
+from rpsdet.model.predict import Detector
+from rpsdet.params import load_params
 
 OLD_FLOOR = 0.05  # the floor before this release
 
@@ -56,8 +54,9 @@ def variant(records: list[ImageRecord], preds: list[evidence.Prediction], noisy:
     cleanlab_only = [scoring.Review(r.image_id, "", r.cleanlab_score, r.cleanlab_issue, "", [], "", 0.0, False)
                      for r in sorted(reviews, key=lambda r: (not r.cleanlab_issue, r.cleanlab_score, r.image_id))]
     ours, theirs = precision_recall(reviews, noisy), precision_recall(cleanlab_only, noisy)
-    return {"temperature": round(cal.temperature, 3), "shift": round(cal.shift, 3), **{k: ours[k] for k in ("flagged", "precision", "recall", "precision_at_k")},
-            "cleanlab_alone": {k: theirs[k] for k in ("flagged", "precision", "recall", "precision_at_k")}}
+    keys = ("flagged", "precision", "recall", "precision_at_k")
+    return {"temperature": round(cal.temperature, 3), "shift": round(cal.shift, 3), **{k: ours[k] for k in keys},
+            "cleanlab_alone": {k: theirs[k] for k in keys}}
 
 
 def main() -> None:
@@ -103,7 +102,8 @@ def main() -> None:
         c, u, o = r["calibrated"], r["uncalibrated"], r[f"calibrated_floor_{OLD_FLOOR}"]
         cl = c["cleanlab_alone"]
         print(f"| {r['models']} | {r['map50']} | {c['precision']} / {c['recall']} ({c['flagged']}, "
-              f"T {c['temperature']}, shift {c['shift']}) | {u['precision']} / {u['recall']} ({u['flagged']}) | {o['precision']} / {o['recall']} "
+              f"T {c['temperature']}, shift {c['shift']}) | {u['precision']} / {u['recall']} ({u['flagged']}) | "
+              f"{o['precision']} / {o['recall']} "
               f"({o['flagged']}) | {c['precision_at_k']} / {u['precision_at_k']} | {cl['precision']} / "
               f"{cl['recall']} ({cl['flagged']}) |")
     print(f"k = {results[0]['noisy']} noisy images of {results[0]['images']}")

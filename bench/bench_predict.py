@@ -26,17 +26,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.classes import CLASS_NAMES  # noqa: E402
-from rpsdet.data.synth import write_source  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from rpsdet.model.device import set_threads  # noqa: E402
-from rpsdet.model.export import ExportedModel, export_checkpoint  # noqa: E402
-from rpsdet.model.factory import build_effdet  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
+from machine import machine_info
+from rpsdet.classes import CLASS_NAMES
+from rpsdet.data.synth import write_source
+from rpsdet.files import write_json
+from rpsdet.model.checkpoint import load_checkpoint, save_checkpoint
+from rpsdet.model.device import set_threads
+from rpsdet.model.export import ExportedModel, export_checkpoint
+from rpsdet.model.factory import build_effdet
+from rpsdet.model.predict import Detector
 
 THREADS = 2
 MIN_SCORE = 0.05  # params export_model.min_score; the Detector rows use the same pre-filter

@@ -17,7 +17,6 @@ import itertools
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,20 +25,19 @@ import torch
 from effdet import DetBenchTrain
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import step_fn  # noqa: E402
-from machine import machine_info  # noqa: E402
-
-from rpsdet.classes import CLASS_NAMES  # noqa: E402
-from rpsdet.data.synth import SceneStyle, write_source  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.device import set_threads  # noqa: E402
-from rpsdet.model.factory import build_effdet  # noqa: E402
-from rpsdet.params import deep_merge, load_params  # noqa: E402
-from rpsdet.rounds import round_train_params  # noqa: E402
-from rpsdet.train.dataset import DetectionDataset, collate, train_transform  # noqa: E402
-from rpsdet.train.loop import TrainConfig  # noqa: E402
-from rpsdet.validate.voc_source import validate_voc_source  # noqa: E402
+from bench_train import step_fn
+from machine import machine_info
+from rpsdet.classes import CLASS_NAMES
+from rpsdet.data.synth import SceneStyle, write_source
+from rpsdet.files import write_json
+from rpsdet.model.device import set_threads
+from rpsdet.model.factory import build_effdet
+from rpsdet.params import deep_merge, load_params
+from rpsdet.rounds import round_train_params
+from rpsdet.train.dataset import DetectionDataset, collate, train_transform
+from rpsdet.train.loop import TrainConfig
+from rpsdet.validate.config import ValidateConfig
+from rpsdet.validate.run import validate_source
 
 # The demo's round 1 before the pretrain stage: 36 epochs from scratch on the split's train set, 1,620 steps in
 # 8 min 15 s on a quiet 2-core machine (README, make demo table): seconds per step, evaluations included.
@@ -65,7 +63,7 @@ def draw_and_validate(root: Path, name: str, count: int, style: SceneStyle, synt
     draw = timed(lambda: write_source(raw, prefix=name, count=count, multi_fraction=0.1, seed=synth["seed"],
                                       width=synth["width"], height=synth["height"], max_hands=synth["max_hands"],
                                       style=style))
-    check = timed(lambda: validate_voc_source(raw, root / "validated" / name))
+    check = timed(lambda: validate_source(raw, root / "validated" / name, ValidateConfig()))
     return {"draw_ms_per_image": 1000 * draw[0] / count, "draw_cpu_ms_per_image": 1000 * draw[1] / count,
             "validate_ms_per_image": 1000 * check[0] / count, "validate_cpu_ms_per_image": 1000 * check[1] / count}
 

@@ -10,20 +10,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.data.split import write_splits  # noqa: E402
-from rpsdet.data.synth import write_source  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.train.job import TrainJob, fit  # noqa: E402
-from rpsdet.train.loop import TrainConfig  # noqa: E402
-from rpsdet.validate.voc_source import validate_voc_source  # noqa: E402
+from machine import machine_info
+from rpsdet.data.split import write_splits
+from rpsdet.data.synth import write_source
+from rpsdet.files import write_json
+from rpsdet.train.job import TrainJob, fit
+from rpsdet.train.loop import TrainConfig
+from rpsdet.validate.config import ValidateConfig
+from rpsdet.validate.run import validate_source
 
 SETUPS = (("local", 1), ("ray", 1), ("ray", 2))
 
@@ -31,7 +29,7 @@ SETUPS = (("local", 1), ("ray", 1), ("ray", 2))
 def make_data(root: Path, images: int) -> Path:
     for name, count in (("train", images), ("test", 10)):
         write_source(root / "raw" / name, prefix=name, count=count, multi_fraction=0.2, seed=11)
-        validate_voc_source(root / "raw" / name, root / "validated" / name)
+        validate_source(root / "raw" / name, root / "validated" / name, ValidateConfig())
     write_splits(root / "validated" / "train", root / "validated" / "test", root / "splits", 0.9, seed=0)
     return root / "splits"
 

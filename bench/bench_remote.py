@@ -21,9 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.machine import machine_info  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
+from machine import machine_info
+from rpsdet.files import write_json
 
 BIN = Path(sys.executable).parent
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -46,7 +45,7 @@ def start_s3(log: Path) -> tuple[subprocess.Popen, str]:
                 break
         except OSError:
             if time.time() > deadline or server.poll() is not None:
-                raise RuntimeError(f"moto_server did not start; see {log}")
+                raise RuntimeError(f"moto_server did not start; see {log}") from None
             time.sleep(0.2)
     boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing",
                  region_name="us-east-1").create_bucket(Bucket="rpsdet-store")

@@ -8,7 +8,6 @@ Usage: python bench/bench_serve.py [--checkpoint PATH] [--duration 10] [--levels
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import threading
 import time
@@ -19,18 +18,16 @@ import numpy as np
 import requests
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.data.synth import write_source  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.device import set_threads  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
-from rpsdet.params import load_params  # noqa: E402
-from rpsdet.registry.versions import declared_artifacts  # noqa: E402
-from rpsdet.serve.auth import UserStore  # noqa: E402
-from rpsdet.serve.config import ServeConfig  # noqa: E402
-from rpsdet.serve.runner import checkpoint_info, local_app  # noqa: E402
+from machine import machine_info
+from rpsdet.data.synth import write_source
+from rpsdet.files import write_json
+from rpsdet.model.device import set_threads
+from rpsdet.model.predict import Detector
+from rpsdet.params import load_params
+from rpsdet.registry.versions import declared_artifacts
+from rpsdet.serve.auth import UserStore
+from rpsdet.serve.config import ServeConfig
+from rpsdet.serve.runner import checkpoint_info, local_app
 
 PASSWORD = "benchmark-password"
 

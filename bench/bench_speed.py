@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -19,18 +18,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import make_data  # noqa: E402
-from machine import machine_info  # noqa: E402
-from speed_profile import breakdown, count_flops, dense_rate_gflops  # noqa: E402
-from speed_variants import inference_detectors, train_step, workdir  # noqa: E402
-
-from rpsdet.classes import CLASS_NAMES  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.device import set_threads  # noqa: E402
-from rpsdet.model.factory import build_effdet  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
-from rpsdet.train.dataset import DetectionDataset, collate, train_transform  # noqa: E402
+from bench_train import make_data
+from machine import machine_info
+from rpsdet.classes import CLASS_NAMES
+from rpsdet.files import write_json
+from rpsdet.model.device import set_threads
+from rpsdet.model.factory import build_effdet
+from rpsdet.model.predict import Detector
+from rpsdet.train.dataset import DetectionDataset, collate, train_transform
+from speed_profile import breakdown, count_flops, dense_rate_gflops
+from speed_variants import inference_detectors, train_step, workdir
 
 TRAIN_SIZE, TRAIN_BATCH = 256, 8
 MIN_SCORE = 0.05  # serve.min_score: what a served request runs with (evaluation uses 0.001)
@@ -64,7 +61,7 @@ def floor_section(threads: int, sizes: list[int]) -> dict:
         model = build_effdet("efficientdet_d0", size, len(CLASS_NAMES), "group")
         x = torch.randn(1, 3, size, size)
         with torch.inference_mode():
-            infer = count_flops(lambda: model.eval()(x))
+            infer = count_flops(lambda m=model, x=x: m.eval()(x))
         # backward ~ 2x forward. Not counted directly: FlopCounterMode's convolution_backward ignores `groups`
         # (torch 2.14), so it counts depthwise backward convs 64-1000x too high.
         train = 3 * infer * TRAIN_BATCH
@@ -88,8 +85,9 @@ def profile_section(sizes: list[int], images: list[np.ndarray], threads: int) ->
         boxes = [torch.tensor([[10.0, 10.0, size / 2, size / 2], [size / 3, size / 4, size - 5, size - 9]])] * 8
         labels = [torch.tensor([0, 2])] * TRAIN_BATCH
         step(batch, boxes, labels)
-        out[size] = {"infer_torch_eager_bs1_ms": breakdown(lambda: detector.predict(images[:1], MIN_SCORE), iters),
-                     "train_step_bs8_ms": breakdown(lambda: step(batch, boxes, labels), max(1, iters // 2))}
+        infer = breakdown(lambda d=detector: d.predict(images[:1], MIN_SCORE), iters)
+        train = breakdown(lambda s=step, b=batch, x=boxes, y=labels: s(b, x, y), max(1, iters // 2))
+        out[size] = {"infer_torch_eager_bs1_ms": infer, "train_step_bs8_ms": train}
     torch.set_num_threads(threads)
     return out
 
@@ -110,7 +108,7 @@ def inference_section(sizes: list[int], threads: int, images: list[np.ndarray], 
                     det.predict(batch, MIN_SCORE)
                     warm[name] = time.perf_counter() - started
                     det.predict(batch, MIN_SCORE)
-                fns = {name: (lambda d=det: d.predict(batch, MIN_SCORE)) for name, (det, _) in detectors.items()}
+                fns = {name: (lambda d=det, b=batch: d.predict(b, MIN_SCORE)) for name, (det, _) in detectors.items()}
                 medians = interleaved(fns, rounds=10 if size <= 256 else 4)
                 base = medians["torch eager"][1]
                 out[size][f"bs{bs}"] = {name: {"ms_per_image": round(1000 * best / bs, 2),

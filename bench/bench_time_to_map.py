@@ -20,16 +20,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.data.coco import read_coco, to_coco_dict  # noqa: E402
-from rpsdet.evaluate.coco_metrics import coco_metrics  # noqa: E402
-from rpsdet.evaluate.run import evaluate_dataset  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
-from rpsdet.params import load_params  # noqa: E402
-from rpsdet.train.loop import TrainConfig, train  # noqa: E402
+from machine import machine_info
+from rpsdet.data.coco import read_coco, to_coco_dict
+from rpsdet.evaluate.coco_metrics import coco_metrics
+from rpsdet.evaluate.run import evaluate_dataset
+from rpsdet.files import write_json
+from rpsdet.model.predict import Detector
+from rpsdet.params import load_params
+from rpsdet.train.loop import TrainConfig, train
 
 # Overrides on top of params.yaml's train settings.
 RECIPES: dict[str, dict[str, Any]] = {

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,28 +24,28 @@ from effdet import DetBenchTrain
 from PIL import Image
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
+from machine import machine_info
+from rpsdet.classes import CLASS_NAMES
+from rpsdet.data.coco import image_path, read_coco
+from rpsdet.data.split import write_splits
+from rpsdet.data.synth import write_source
+from rpsdet.evaluate.run import predict_dataset
+from rpsdet.files import write_json
+from rpsdet.model.device import set_threads
+from rpsdet.model.factory import build_effdet
+from rpsdet.model.predict import Detector
+from rpsdet.model.targets import to_effdet_targets
+from rpsdet.train.dataset import DetectionDataset, collate, train_transform
+from rpsdet.train.loop import TrainConfig
+from rpsdet.validate.config import ValidateConfig
+from rpsdet.validate.run import validate_source
 
-from rpsdet.classes import CLASS_NAMES  # noqa: E402
-from rpsdet.data.coco import image_path, read_coco  # noqa: E402
-from rpsdet.data.split import write_splits  # noqa: E402
-from rpsdet.data.synth import write_source  # noqa: E402
-from rpsdet.evaluate.run import predict_dataset  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.device import set_threads  # noqa: E402
-from rpsdet.model.factory import build_effdet  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
-from rpsdet.model.targets import to_effdet_targets  # noqa: E402
-from rpsdet.train.dataset import DetectionDataset, collate, train_transform  # noqa: E402
-from rpsdet.train.loop import TrainConfig  # noqa: E402
-from rpsdet.validate.voc_source import validate_voc_source  # noqa: E402
 
 def make_data(root: Path, images: int, width: int = 320, height: int = 240) -> Path:
     for name, count in (("train", images), ("test", 100)):
         write_source(root / "raw" / name, prefix=name, count=count, multi_fraction=0.2, seed=11, width=width,
                      height=height)
-        validate_voc_source(root / "raw" / name, root / "validated" / name)
+        validate_source(root / "raw" / name, root / "validated" / name, ValidateConfig())
     write_splits(root / "validated" / "train", root / "validated" / "test", root / "splits", 0.9, seed=0)
     return root / "splits"
 

@@ -12,7 +12,6 @@ import argparse
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import time
 from io import BytesIO
@@ -21,12 +20,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from rpsdet.data.voc import VocObject, VocRecord, write_voc  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.validate.config import ValidateConfig  # noqa: E402
-from rpsdet.validate.images import dhash, thumbnail  # noqa: E402
-from rpsdet.validate.run import validate_source  # noqa: E402
+from rpsdet.data.voc import VocObject, VocRecord, write_voc
+from rpsdet.files import write_json
+from rpsdet.validate.config import ValidateConfig
+from rpsdet.validate.images import dhash, thumbnail
+from rpsdet.validate.run import validate_source
 
 
 def make_source(root: Path, count: int, size: int) -> list[Path]:
@@ -42,7 +40,8 @@ def make_source(root: Path, count: int, size: int) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(path, quality=90)
         write_voc(root / "Annotations" / f"b_{i:05d}.xml",
-                  VocRecord(path.name, size, size, 3, [VocObject("rock", (size * 0.2, size * 0.2, size * 0.6, size * 0.7))]))
+                  VocRecord(path.name, size, size, 3,
+                            [VocObject("rock", (size * 0.2, size * 0.2, size * 0.6, size * 0.7))]))
         paths.append(path)
     return paths
 
@@ -125,7 +124,8 @@ def main() -> None:
                           "duplicate search + annotation checks + report",
     }
     write_json(Path(args.out), result)
-    ram_row = (f"| rpsdet validate, clean dataset written to RAM (/dev/shm) | {result['validator_output_in_ram_images_per_s']}"
+    ram_row = (f"| rpsdet validate, clean dataset written to RAM (/dev/shm) | "
+               f"{result['validator_output_in_ram_images_per_s']}"
                f" | {result['speedup_output_in_ram']}x |\n" if ram_s else "")
     print(f"| contender | images/s | vs loop |\n|---|---|---|\n"
           f"| plain PIL full-decode loop, 1 process | {result['plain_pil_loop_images_per_s']} | 1.00x |\n"

@@ -38,10 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.files import write_json  # noqa: E402
+from machine import machine_info
+from rpsdet.files import write_json
 
 if TYPE_CHECKING:
     from rpsdet.serve.config import ServeConfig
@@ -127,13 +125,14 @@ def synthetic_splits(work: Path, s: Sizes) -> Path:
     """Synthetic VOC sources at the training size (4:3), validated and split as the pipeline does."""
     from rpsdet.data.split import write_splits
     from rpsdet.data.synth import write_source
-    from rpsdet.validate.voc_source import validate_voc_source
+    from rpsdet.validate.config import ValidateConfig
+    from rpsdet.validate.run import validate_source
 
     height = s.image_size * 3 // 4
     for name, count in (("train", s.train_images), ("test", 4)):
         write_source(work / "raw" / name, prefix=name, count=count, multi_fraction=0.3, seed=17, width=s.image_size,
                      height=height)
-        validate_voc_source(work / "raw" / name, work / "validated" / name)
+        validate_source(work / "raw" / name, work / "validated" / name, ValidateConfig())
     write_splits(work / "validated" / "train", work / "validated" / "test", work / "splits", 0.9, seed=0)
     return work / "splits"
 
@@ -231,7 +230,6 @@ def part_train(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
 
 def part_serve(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
     from bench_serve import load  # the same load generator as bench/bench_serve.py
-
     from rpsdet.serve.auth import UserStore
     from rpsdet.serve.config import ServeConfig
     from rpsdet.serve.runner import checkpoint_info

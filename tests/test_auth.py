@@ -5,12 +5,12 @@ import stat
 
 import numpy as np
 import pytest
+from bad_images import MAKE_AS_RATIONAL, XRESOLUTION_AS_TEXT, damaged_exif_jpeg
 from PIL import Image
 
 from rpsdet.serve.auth import AuthError, LoginGuard, TokenSigner, UserStore, load_or_create_secret
 from rpsdet.serve.config import ServeConfig
-from rpsdet.serve.limits import Refused, RateLimiter, check_content_type, decode_image
-from bad_images import MAKE_AS_RATIONAL, XRESOLUTION_AS_TEXT, damaged_exif_jpeg
+from rpsdet.serve.limits import RateLimiter, Refused, check_content_type, decode_image
 
 
 def test_users_file_holds_salted_hashes_only(tmp_path):

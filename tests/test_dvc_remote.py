@@ -45,7 +45,8 @@ def s3_endpoint(tmp_path):
                     break
             except OSError:
                 if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"moto_server did not start: {(tmp_path / 'moto.log').read_text()}")
+                    log = (tmp_path / 'moto.log').read_text()
+                    raise RuntimeError(f"moto_server did not start: {log}") from None
                 time.sleep(0.2)
         boto3.client("s3", endpoint_url=url, **{k.lower(): v for k, v in S3_ENV.items()
                                                 if k != "AWS_DEFAULT_REGION"},
@@ -86,7 +87,8 @@ def test_push_delete_pull_roundtrip(tmp_path, s3_endpoint):
     model = repo / "models" / "model.pt"
     model.parent.mkdir()
     model.write_bytes(os.urandom(300_000))  # stands in for any binary artifact: DVC only hashes bytes
-    before = {"data": _tree_hashes(repo / "data" / "raw" / "train"), "model": hashlib.sha256(model.read_bytes()).hexdigest()}
+    before = {"data": _tree_hashes(repo / "data" / "raw" / "train"),
+              "model": hashlib.sha256(model.read_bytes()).hexdigest()}
     _run([dvc, "add", "data/raw/train", "models/model.pt"], repo, env)
     pushed = _run([dvc, "push"], repo, env)
     assert "pushed" in pushed, pushed

@@ -12,8 +12,15 @@ import yaml
 from PIL import Image
 
 from rpsdet.data.coco import ImageRecord, write_coco
-from rpsdet.data.health import (health_report, ks_distance, ks_noise, measure_source, plot_tables, share_noise,
-                                summary_lines)
+from rpsdet.data.health import (
+    health_report,
+    ks_distance,
+    ks_noise,
+    measure_source,
+    plot_tables,
+    share_noise,
+    summary_lines,
+)
 from rpsdet.data.image_measures import SliceThresholds
 
 REPO = Path(__file__).resolve().parents[1]

@@ -50,13 +50,14 @@ def to_yolo(voc: Path, out: Path) -> None:
     for xml in sorted((voc / "Annotations").glob("*.xml")):
         rec = read_voc(xml)
         (out / "images/train" / rec.filename).write_bytes((voc / "JPEGImages" / rec.filename).read_bytes())
-        lines = [f"{NAMES.index(o.name)} {(o.box[0] + o.box[2]) / 2 / rec.width} {(o.box[1] + o.box[3]) / 2 / rec.height} "
+        lines = [f"{NAMES.index(o.name)} {(o.box[0] + o.box[2]) / 2 / rec.width} "
+                 f"{(o.box[1] + o.box[3]) / 2 / rec.height} "
                  f"{(o.box[2] - o.box[0]) / rec.width} {(o.box[3] - o.box[1]) / rec.height}" for o in rec.objects]
         (out / "labels/train" / (Path(rec.filename).stem + ".txt")).write_text("\n".join(lines) + "\n")
 
 
 def boxes_by_name(out: Path) -> dict:
-    return {Path(r.file_name).name: sorted((tuple(round(v, 3) for v in b), l) for b, l in zip(r.boxes, r.labels))
+    return {Path(r.file_name).name: sorted((tuple(round(v, 3) for v in b), lab) for b, lab in zip(r.boxes, r.labels))
             for r in read_coco(out / "annotations.json")}
 
 

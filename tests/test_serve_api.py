@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from bad_images import MAKE_AS_RATIONAL, damaged_exif_jpeg
 from PIL import Image
 
 from rpsdet.data.coco import image_path, read_coco
@@ -23,7 +24,6 @@ from rpsdet.model.predict import Detector
 from rpsdet.serve.auth import TokenSigner, UserStore, load_or_create_secret
 from rpsdet.serve.config import ServeConfig
 from rpsdet.serve.runner import checkpoint_info, local_app
-from bad_images import MAKE_AS_RATIONAL, damaged_exif_jpeg
 
 pytestmark = pytest.mark.slow
 CADDYFILE = Path(__file__).resolve().parents[1] / "deploy" / "Caddyfile"

@@ -1,7 +1,6 @@
 import numpy as np
-from PIL import Image, ImageFilter
-
 import pytest
+from PIL import Image, ImageFilter
 
 from rpsdet.evaluate.slices import SliceRule, SliceThresholds, box_size, image_attributes, standard_rules
 

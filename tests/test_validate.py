@@ -60,7 +60,8 @@ def test_every_structural_defect_is_found_and_handled_as_params_say(dirty):
     for m in manifest:
         if m.check in ("", "label_issue"):
             continue
-        hits = [r for r in rows if r["check"] == m.check and (r["image"] == m.image if m.image else r["file"] == m.file)]
+        hits = [r for r in rows
+                if r["check"] == m.check and (r["image"] == m.image if m.image else r["file"] == m.file)]
         if not hits:
             missed.append(m.kind)
         elif m.image:

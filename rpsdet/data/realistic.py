@@ -1,7 +1,7 @@
 """A Roboflow "YOLOv8" export as people download it, drawn with the procedural hands of `synth`: the fixture that
 tests and benchmarks use for real-export handling, with nothing downloaded.
 
-What the public rock/paper/scissors exports look like (STACK.md, "Real exports"), and this draws:
+What the public rock/paper/scissors exports look like, and this draws:
 - frames cut from short phone videos (`IMG_0012.mp4`), consecutive frames nearly identical while the hands move;
 - every image stretched to 640x640 and named like `IMG_0012_mp4-34_jpg.rf.<32 hex>.jpg`;
 - 30-40 % background images (videos with no hand in view), each with an empty label file;

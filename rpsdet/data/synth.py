@@ -55,7 +55,7 @@ class SceneStyle:
                              f"camera effects {CAMERA_OPS}")
 
     @classmethod
-    def from_params(cls, params: dict[str, Any] | None) -> "SceneStyle":
+    def from_params(cls, params: dict[str, Any] | None) -> SceneStyle:
         """From YAML: lists become the tuples the dataclass holds."""
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in (params or {}).items()})
 
@@ -225,7 +225,8 @@ def _clutter(rng: np.random.Generator, img: Image.Image, count: tuple[int, int])
     draw = ImageDraw.Draw(img)
     for _ in range(int(rng.integers(*count))):
         if rng.random() < 0.15:
-            colour = tuple(int(v) for v in (SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.8, 1.1)).clip(0, 255))
+            tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.8, 1.1)
+            colour = tuple(int(v) for v in tone.clip(0, 255))
         else:
             colour = tuple(int(v) for v in rng.integers(0, 256, 3))
         x0, y0 = rng.uniform(-0.1, 1.0) * width, rng.uniform(-0.1, 1.0) * height

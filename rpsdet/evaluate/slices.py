@@ -41,7 +41,7 @@ class SliceRule:
     value: str
 
     @classmethod
-    def parse(cls, text: str) -> "SliceRule":
+    def parse(cls, text: str) -> SliceRule:
         m = _RULE.match(str(text))
         if not m:
             raise ValueError(f"slice rule {text!r} is not of the form objects>=2 or brightness==dark")

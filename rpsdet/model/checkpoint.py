@@ -55,7 +55,8 @@ def read_torch_file(path: Path) -> Any:
         raise ValueError(f"{path} is not a readable torch file ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
-def save_checkpoint(path: Path, model: EfficientDet, config: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+def save_checkpoint(path: Path, model: EfficientDet, config: dict[str, Any],
+                    extra: dict[str, Any] | None = None) -> None:
     """config needs arch, image_size, norm, class_names; extra holds training state (epoch, val metrics...).
     Both must be plain data, so the file loads with weights_only=True."""
     path = Path(path)

@@ -1,7 +1,7 @@
 """Build an EfficientDet by name, with GroupNorm, BatchNorm or frozen BatchNorm.
 
 Why GroupNorm is the default: from scratch at CPU-sized batches, eval-mode BatchNorm statistics drift far from
-training (see ../shared/STACK.md: 3-4x slower convergence and mAP swinging between evaluations); GroupNorm
+training (measured on these CPUs: 3-4x slower convergence and mAP swinging between evaluations); GroupNorm
 normalises identically in training and evaluation. Pretrained ImageNet / COCO weights are BatchNorm: GroupNorm would
 discard their statistics, and batch-8 statistics would wash them out, so `frozen_batch` keeps them fixed
 (detectron2's FrozenBatchNorm practice: timm's FrozenBatchNorm2d / FrozenBatchNormAct2d, statistics and affine

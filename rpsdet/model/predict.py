@@ -50,7 +50,7 @@ class Detector:
         self._transform = inference_transform(image_size)
 
     @classmethod
-    def from_checkpoint(cls, path: Path, device: str = "cpu", backend: str = "auto") -> "Detector":
+    def from_checkpoint(cls, path: Path, device: str = "cpu", backend: str = "auto") -> Detector:
         """backend: torch, onnx, or auto = ONNX Runtime on CPU up to ONNX_MAX_SIZE px when it imports and exports a
         matching network, else PyTorch (channels_last on CPU)."""
         model, cfg, _ = load_checkpoint(path)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 
 
-def to_effdet_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], image_size: int) -> dict[str, torch.Tensor]:
+def to_effdet_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor],
+                      image_size: int) -> dict[str, torch.Tensor]:
     """Batch targets for `DetBenchTrain`.
 
     boxes[i]: (N_i, 4) xyxy in network-input pixels; labels[i]: (N_i,) 0-based class ids.

@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 
 from rpsdet.serve.auth import MAX_NAME, MAX_PASSWORD, AuthError, LoginGuard, TokenSigner, UserStore
 from rpsdet.serve.config import ServeConfig
-from rpsdet.serve.limits import DecodedImage, Refused, RateLimiter, check_content_type, decode_image, pillow_formats
+from rpsdet.serve.limits import DecodedImage, RateLimiter, Refused, check_content_type, decode_image, pillow_formats
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 WEB_ASSETS = {"index.html", "app.js", "style.css"}

@@ -57,7 +57,7 @@ class ServeConfig:
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
-    def from_params(cls, params: dict[str, Any] | None) -> "ServeConfig":
+    def from_params(cls, params: dict[str, Any] | None) -> ServeConfig:
         params = dict(params or {})
         _check_keys("serve", params, cls)
         limits = dict(params.pop("limits", None) or {})

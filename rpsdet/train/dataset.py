@@ -73,7 +73,8 @@ def train_transform(image_size: int, scale_jitter: float, color_jitter: float, m
     augment = [
         *tile,
         A.HorizontalFlip(p=0.5),
-        A.Affine(scale=(1 - scale_jitter, 1 + scale_jitter), translate_percent=(-0.1, 0.1), p=0.7 if scale_jitter else 0.0),
+        A.Affine(scale=(1 - scale_jitter, 1 + scale_jitter), translate_percent=(-0.1, 0.1),
+                 p=0.7 if scale_jitter else 0.0),
         A.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter, hue=0.03,
                       p=0.8 if color_jitter else 0.0),
     ]

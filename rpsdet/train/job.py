@@ -22,7 +22,7 @@ class TrainJob:
     live_params: dict[str, Any] = field(default_factory=dict)
     data_version: str = ""
 
-    def absolute(self) -> "TrainJob":
+    def absolute(self) -> TrainJob:
         """Paths that still hold in a worker process whose working directory differs from ours (Ray Train moves
         workers into a folder of their own): data, outputs, and the checkpoint training starts from (init_from,
         or the synthetic pretraining, passed on as an absolute init_from)."""

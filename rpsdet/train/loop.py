@@ -26,8 +26,8 @@ from rpsdet.evaluate.run import evaluate_dataset
 from rpsdet.model.checkpoint import load_checkpoint, read_torch_file, save_checkpoint
 from rpsdet.model.device import pick_device, set_threads
 from rpsdet.model.factory import build_effdet
-from rpsdet.model.pretrained import check_start, start_point
 from rpsdet.model.predict import Detector
+from rpsdet.model.pretrained import check_start, start_point
 from rpsdet.model.speed import use_channels_last
 from rpsdet.model.targets import to_effdet_targets
 from rpsdet.progress import on_terminal
@@ -76,7 +76,7 @@ class TrainConfig:
     ray_address: str | None = None  # ray: cluster to join; None = $RAY_ADDRESS, else a private local Ray
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
+    def from_params(cls, params: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
@@ -213,8 +213,9 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
 
     started = time.time()
     first_step, batches, resumed_seconds = step, 0, train_seconds
+    # Off a terminal the epoch lines are the log.
     progress = tqdm(total=None if budget is not None else total_steps, initial=step, desc="train", unit="step",
-                    dynamic_ncols=True, mininterval=5, disable=not (main and on_terminal()))  # off a terminal the epoch lines are the log
+                    dynamic_ncols=True, mininterval=5, disable=not (main and on_terminal()))
     epochs = itertools.count(first_epoch) if budget is not None else range(first_epoch, cfg.epochs + 1)
     for epoch in epochs:
         # The same batches and augmentations (DetectionDataset seeds each item from `random`) whether or not the

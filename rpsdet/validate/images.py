@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from io import BytesIO
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np

@@ -3,8 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rpsdet.data.formats.base import (IMAGE_SUFFIXES, Problem, RawAnnotation, RawObject, Source, list_files,
-                                      list_images, suffix_of)
+from rpsdet.data.formats.base import (
+    IMAGE_SUFFIXES,
+    Problem,
+    RawAnnotation,
+    RawObject,
+    Source,
+    list_files,
+    list_images,
+    suffix_of,
+)
 from rpsdet.data.formats.coco_reader import coco_files, read_coco_source
 from rpsdet.data.formats.voc_reader import read_voc_source
 from rpsdet.data.formats.yolo_reader import NAME_FILES, read_yolo_source

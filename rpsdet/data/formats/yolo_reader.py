@@ -7,8 +7,16 @@ from pathlib import Path
 
 import yaml
 
-from rpsdet.data.formats.base import (Problem, RawAnnotation, RawObject, Source, inside, list_files, list_images,
-                                      read_text)
+from rpsdet.data.formats.base import (
+    Problem,
+    RawAnnotation,
+    RawObject,
+    Source,
+    inside,
+    list_files,
+    list_images,
+    read_text,
+)
 
 NAME_FILES = ("classes.txt", "obj.names")
 
