@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rpsdet.data.voc import VocObject, VocRecord, write_voc
+from rpsdet.data.formats.voc import VocObject, VocRecord, write_voc
 from rpsdet.files import write_json
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.images import dhash, thumbnail

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rpsdet.cli_help import OVERVIEW, examples
+from rpsdet.data.formats import FORMATS
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src")
     p.add_argument("out")
     p.add_argument("--params", default="params.yaml", help="read validate.* and classes.aliases from here if it exists")
-    p.add_argument("--format", choices=("voc", "coco", "yolo"), default=None, help="skip format detection")
+    p.add_argument("--format", choices=tuple(FORMATS), default=None, help="skip format detection")
     p.add_argument("--reference", default=None, help="a train source to check this one against for leakage")
     p.add_argument("--unlabelled", choices=("quarantine", "keep"), default=None,
                    help="VOC / COCO images without any annotation: quarantine them (default) or keep them as "
@@ -138,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "rpsdet import ~/Downloads/hands.v4i.yolov8 --name hands --force"))
     p.add_argument("src", help="the exported folder (VOC, COCO or YOLO; Roboflow train/valid/test folders kept)")
     p.add_argument("--name", required=True, help="folder name under data/imports/")
-    p.add_argument("--format", choices=("auto", "voc", "coco", "yolo"), default="auto")
+    p.add_argument("--format", choices=("auto", *FORMATS), default="auto")
     p.add_argument("--test-ratio", type=float, default=0.2,
                    help="share of images sent to test when the export has no test folder (by a hash of the path)")
     p.add_argument("--params", default="params.yaml", help="classes.aliases are read and data.source set here")
@@ -150,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "rpsdet export data/splits/v1/train.json /tmp/train_yolo --format yolo"))
     p.add_argument("dataset", help="data/validated/<side>, or a split file such as data/splits/v1/test.json")
     p.add_argument("out", help="a new or empty folder")
-    p.add_argument("--format", choices=("voc", "coco", "yolo"), required=True)
+    p.add_argument("--format", choices=tuple(FORMATS), required=True)
     p.add_argument("--root", default=".", help="images must lie inside the dataset's folder or this one (default: "
                    "the current folder, the project)")
     p.set_defaults(func=_export)

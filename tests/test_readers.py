@@ -11,8 +11,8 @@ from PIL import Image
 from rpsdet.data.coco import read_coco
 from rpsdet.data.formats import detect_format
 from rpsdet.data.formats.base import list_files
+from rpsdet.data.formats.voc import read_voc
 from rpsdet.data.synth import write_source
-from rpsdet.data.voc import read_voc
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.run import validate_source
 

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from rpsdet.data.formats.coco_reader import read_coco_source
-from rpsdet.data.formats.voc_reader import parse_voc_xml
-from rpsdet.data.formats.yolo_reader import parse_yolo_text
+from rpsdet.data.formats.coco import read_coco_source
+from rpsdet.data.formats.voc import parse_voc_xml
+from rpsdet.data.formats.yolo import parse_yolo_text
 from rpsdet.validate.run import validate_source
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

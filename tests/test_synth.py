@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import yaml
 
+from rpsdet.data.formats.voc import read_voc
 from rpsdet.data.synth import SceneStyle, hand_counts, render_scene, write_source
-from rpsdet.data.voc import read_voc
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 PRETRAIN_STYLE = SceneStyle.from_params(PARAMS["pretrain"]["synth"]["style"])

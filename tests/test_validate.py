@@ -11,8 +11,8 @@ from PIL import Image
 
 from rpsdet.data.coco import read_coco
 from rpsdet.data.defects import inject_defects
+from rpsdet.data.formats.voc import read_voc
 from rpsdet.data.synth import write_source
-from rpsdet.data.voc import read_voc
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.geometry import iou
 from rpsdet.validate.report import summary_table

@@ -10,8 +10,8 @@ from PIL import Image
 
 from rpsdet.data.coco import read_coco
 from rpsdet.data.coco_subset import write_side_json
+from rpsdet.data.formats.voc import read_voc, write_voc
 from rpsdet.data.synth import write_source
-from rpsdet.data.voc import read_voc, write_voc
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.images import inspect_image
 from rpsdet.validate.report import summary_table

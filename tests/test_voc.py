@@ -1,6 +1,6 @@
 import pytest
 
-from rpsdet.data.voc import VocError, VocObject, VocRecord, read_voc, write_voc
+from rpsdet.data.formats.voc import VocError, VocObject, VocRecord, read_voc, write_voc
 
 
 def test_round_trip_keeps_boxes_and_uses_one_based_inclusive_pixels(tmp_path):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rpsdet.data.formats.base import list_images, read_text
-from rpsdet.data.formats.coco_reader import coco_files, resolve_image
+from rpsdet.data.formats.coco import coco_files, resolve_image
 
 
 def _load(path: Path, root: Path) -> dict | None:

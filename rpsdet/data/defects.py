@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image
 
 from rpsdet.classes import CLASS_NAMES
+from rpsdet.data.formats.voc import VocObject, VocRecord, read_voc, write_voc
 from rpsdet.data.synth import hand_counts, render_scene
-from rpsdet.data.voc import VocObject, VocRecord, read_voc, write_voc
 
 ORIENTATION_TAG = 0x0112
 

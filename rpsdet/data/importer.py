@@ -14,16 +14,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rpsdet.data.coco_subset import write_side_json
-from rpsdet.data.formats import detect_format, read_source
-from rpsdet.data.formats.base import inside, list_files, list_images, real_file, skipped_links
-from rpsdet.data.formats.coco_reader import coco_files
-from rpsdet.data.formats.yolo_reader import NAME_FILES
+from rpsdet.data.formats import FORMATS, detect_format, read_source
+from rpsdet.data.formats.base import list_files, list_images, real_file, skipped_links
 from rpsdet.progress import progress
 
 SIDES = ("train", "test")
 SPLIT_FOLDERS = {"train": "train", "valid": "train", "val": "train", "validation": "train", "test": "test"}
-FORMATS = ("voc", "coco", "yolo")
 
 
 @dataclass
@@ -54,7 +50,7 @@ def _format(parts: list[Path], wanted: str) -> str:
     if None in formats:
         where = ", ".join(p for p, f in found.items() if f is None)
         raise ValueError(f"{where}: found no VOC XML, YOLO labels or COCO JSON; export from the labeling tool as "
-                         "Pascal VOC, COCO or YOLO, or force one with --format voc|coco|yolo")
+                         f"Pascal VOC, COCO or YOLO, or force one with --format {'|'.join(FORMATS)}")
     if len(formats) > 1:
         raise ValueError(f"the export mixes formats ({found}); import one format, or force one with --format")
     return formats.pop()
@@ -74,18 +70,6 @@ def hash_side(rel: str, test_ratio: float) -> str:
     return "test" if fraction < test_ratio else "train"
 
 
-def _shared_files(root: Path, parts: list[Path], fmt: str) -> set[str]:
-    """Files every side needs: YOLO class names (data.yaml, classes.txt) at the export root or a split folder."""
-    if fmt != "yolo":
-        return set()
-    found = set()
-    for folder in {root, *parts}:
-        for path in [*folder.glob("*.yaml"), *folder.glob("*.yml"), *(folder / n for n in NAME_FILES)]:
-            if path.is_file() and inside(root, path):
-                found.add(str(path.relative_to(root)))
-    return found
-
-
 def plan_import(root: Path, fmt: str = "auto", test_ratio: float = 0.2) -> ImportPlan:
     """Decide the side of every image and the files that travel with it; raise on an unusable export."""
     root = Path(root)
@@ -95,6 +79,8 @@ def plan_import(root: Path, fmt: str = "auto", test_ratio: float = 0.2) -> Impor
         raise ValueError(f"--test-ratio must be between 0 and 1, got {test_ratio}")
     parts = _parts(root)
     plan = ImportPlan(_format(parts, fmt), parts)
+    kind = FORMATS[plan.format]
+    per_image_files = kind.dataset_files is None  # COCO's labels are in dataset-wide JSON, written anew per side
     owned: dict[str, set[str]] = {}  # image (relative to root) -> its annotation files (VOC XML, YOLO txt)
     for part in parts:
         source = read_source(part, plan.format)
@@ -102,14 +88,14 @@ def plan_import(root: Path, fmt: str = "auto", test_ratio: float = 0.2) -> Impor
         for image in source.images:
             files = {str(prefix / image)}
             ann = source.annotations.get(image)
-            if ann is not None and plan.format != "coco":
+            if ann is not None and per_image_files:
                 files.add(str(prefix / ann.file))
             files |= {str(prefix / p.file) for p in source.problems
-                      if p.image == image and p.file and plan.format != "coco" and (part / p.file).is_file()}
+                      if p.image == image and p.file and per_image_files and (part / p.file).is_file()}
             owned[str(prefix / image)] = files
     if not owned:
         raise ValueError(f"{root}: no images (.jpg, .png, ...) found; pass the folder that holds the exported images")
-    annotated = any(coco_files(p) for p in parts) if plan.format == "coco" else any(
+    annotated = any(kind.dataset_files(p) for p in parts) if not per_image_files else any(
         len(files) > 1 for files in owned.values())
     if not annotated:
         raise ValueError(f"{root}: {len(owned)} images but no {plan.format.upper()} annotation files for them; "
@@ -128,10 +114,10 @@ def plan_import(root: Path, fmt: str = "auto", test_ratio: float = 0.2) -> Impor
         if not plan.images[side]:
             raise ValueError(f"{root}: no image went to {side} ({len(owned)} images in all); add images or change "
                              "--test-ratio")
-        plan.files[side] |= _shared_files(root, parts, plan.format)
+        plan.files[side] |= kind.shared_files(root, parts)
     used = set().union(*plan.files.values())
-    if plan.format == "coco":
-        used |= {str(p.relative_to(root)) for part in parts for p in coco_files(part)}
+    if not per_image_files:
+        used |= {str(p.relative_to(root)) for part in parts for p in kind.dataset_files(part)}
     plan.left_out = [rel for rel in list_files(root) if rel not in used]
     plan.left_out += [f"{rel} ({why}: not copied)" for rel, why in skipped_links(root)]
     return plan
@@ -146,9 +132,9 @@ def _copy(root: Path, out: Path, plan: ImportPlan) -> list[str]:
                 (out / side / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(real_file(root, rel), out / side / rel, follow_symlinks=False)
                 bar.update()
-            if plan.format == "coco":
-                notes += write_side_json(root, plan.parts, set(plan.images[side]),
-                                         out / side / "_annotations.coco.json")
+            write_side = FORMATS[plan.format].write_side
+            if write_side is not None:
+                notes += write_side(root, plan.parts, set(plan.images[side]), out / side)
     return notes
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from rpsdet.classes import CLASS_NAMES
-from rpsdet.data.voc import VocObject, VocRecord, write_voc
+from rpsdet.data.formats.voc import VocObject, VocRecord, write_voc
 
 SKIN_TONES = np.array([
     (255, 224, 189), (241, 194, 125), (224, 172, 105), (198, 134, 66),

@@ -9,9 +9,8 @@ import shutil
 from pathlib import Path
 
 from rpsdet.data.coco import ImageRecord, image_id_for, write_coco
-from rpsdet.data.formats import IMAGE_SUFFIXES, Source, read_source
+from rpsdet.data.formats import FORMATS, IMAGE_SUFFIXES, Source, read_source
 from rpsdet.data.formats.base import inside, list_files, real_file, skipped_links
-from rpsdet.data.formats.yolo_reader import NAME_FILES
 from rpsdet.validate import duplicates
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.decide import Decision, decide
@@ -80,7 +79,7 @@ def _duplicates(decisions: dict[str, Decision], infos: dict[str, ImageInfo], cfg
     return leaks
 
 
-CLASS_NAME_FILES = {*NAME_FILES, "data.yaml", "data.yml"}
+CLASS_NAME_FILES = set().union(*(fmt.support_names for fmt in FORMATS.values()))
 
 
 def stray_files(src: Path, source: Source) -> list[Finding]:

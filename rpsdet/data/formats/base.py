@@ -6,8 +6,13 @@ raise on bad input: a file that cannot be used becomes a `Problem` naming the fi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the canonical records are only named in signatures here
+    from rpsdet.data.coco import ImageRecord
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -52,6 +57,37 @@ class Source:
     image_root: str = ""  # folder (relative to root) that output image names are taken relative to
     annotations: dict[str, RawAnnotation] = field(default_factory=dict)  # image path -> its annotation
     problems: list[Problem] = field(default_factory=list)
+
+
+def _no_files(root: Path, parts: list[Path]) -> set[str]:
+    return set()
+
+
+def _nothing_to_finish(out: Path, records: list[ImageRecord], names: dict[int, str]) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """Everything rpsdet knows about one labeling-tool format: the one object a format module exports as FORMAT.
+
+    The CLI's --format choices, `rpsdet import`, `rpsdet validate` and `rpsdet export` all read it from
+    `rpsdet.data.formats.FORMATS`, so a new format is one new module in this package.
+    """
+
+    name: str
+    detect_order: int  # lower is tried first: VOC XML beats a stray .txt, YOLO labels beat a stray .json
+    detect: Callable[[Path, list[str]], bool]  # (source root, every file below it) -> looks like this format
+    read: Callable[[Path], Source]  # never raises on bad content (see the module docstring)
+    image_dir: str  # where `rpsdet export` puts the images
+    write_image: Callable[[Path, ImageRecord, str], None]  # (out, record, output file name): per-image labels
+    finish: Callable[[Path, list[ImageRecord], dict[int, str]], None] = _nothing_to_finish  # dataset-wide files
+    # Import: files every side needs (YOLO class names), and for a format whose labels live in dataset-wide
+    # files (COCO JSON) the finder of those files and the writer of one subset per side.
+    shared_files: Callable[[Path, list[Path]], set[str]] = _no_files
+    dataset_files: Callable[[Path], list[Path]] | None = None
+    write_side: Callable[[Path, list[Path], set[str], Path], list[str]] | None = None  # (root, parts, images, side dir)
+    support_names: frozenset[str] = frozenset()  # non-annotation files a source may hold (class-name lists)
 
 
 def _walk(base: Path) -> tuple[list[str], list[tuple[str, str]]]:

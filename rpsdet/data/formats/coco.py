@@ -6,7 +6,17 @@ import json
 import math
 from pathlib import Path
 
-from rpsdet.data.formats.base import Problem, RawAnnotation, RawObject, Source, inside, list_images, read_text
+from rpsdet.data.coco import ImageRecord, to_coco_dict
+from rpsdet.data.formats.base import (
+    DatasetFormat,
+    Problem,
+    RawAnnotation,
+    RawObject,
+    Source,
+    inside,
+    list_images,
+    read_text,
+)
 
 
 def coco_files(root: Path) -> list[Path]:
@@ -144,3 +154,29 @@ def read_coco_source(root: Path) -> Source:
     for path in coco_files(root):
         _read_one(path, src, images)
     return src
+
+
+def _no_labels_per_image(out: Path, rec: ImageRecord, name: str) -> None:
+    return None  # every label goes into the one JSON that _finish writes
+
+
+def _finish(out: Path, records: list[ImageRecord], names: dict[int, str]) -> None:
+    """CVAT's COCO layout: annotations/instances_default.json, file_name relative to images/."""
+    renamed = [ImageRecord(r.id, names[r.id], r.width, r.height, r.boxes, r.labels) for r in records]
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    (out / "annotations" / "instances_default.json").write_text(
+        json.dumps(to_coco_dict(renamed), indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def _write_side(root: Path, parts: list[Path], side_images: set[str], side: Path) -> list[str]:
+    """One JSON per imported side, at the side's root where the reader looks (Roboflow's file name)."""
+    # Imported here: coco_subset reads the export with this module's coco_files / resolve_image.
+    from rpsdet.data.coco_subset import write_side_json
+
+    return write_side_json(root, parts, side_images, side / "_annotations.coco.json")
+
+
+FORMAT = DatasetFormat(
+    name="coco", detect_order=30, detect=lambda root, files: bool(coco_files(root)), read=read_coco_source,
+    image_dir="images", write_image=_no_labels_per_image, finish=_finish, dataset_files=coco_files,
+    write_side=_write_side)

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import yaml
 
+from rpsdet.classes import CLASS_NAMES
+from rpsdet.data.coco import ImageRecord
 from rpsdet.data.formats.base import (
+    DatasetFormat,
     Problem,
     RawAnnotation,
     RawObject,
@@ -16,6 +19,7 @@ from rpsdet.data.formats.base import (
     list_files,
     list_images,
     read_text,
+    suffix_of,
 )
 
 NAME_FILES = ("classes.txt", "obj.names")
@@ -118,3 +122,41 @@ def read_yolo_source(root: Path) -> Source:
         src.problems.append(Problem(str(path.relative_to(root)), "", "annotation_without_image",
                                     f"no image for {path.name}; add the image or remove the label file"))
     return src
+
+
+def _detect(root: Path, files: list[str]) -> bool:
+    names = {rel.rsplit("/", 1)[-1] for rel in files}
+    return (root / "labels").is_dir() or bool(names & {*NAME_FILES, "data.yaml"}) or any(
+        suffix_of(rel) == ".txt" for rel in files)
+
+
+def _write_image(out: Path, rec: ImageRecord, name: str) -> None:
+    lines = [f"{label} {(x1 + x2) / 2 / rec.width:.6f} {(y1 + y2) / 2 / rec.height:.6f} "
+             f"{(x2 - x1) / rec.width:.6f} {(y2 - y1) / rec.height:.6f}"
+             for (x1, y1, x2, y2), label in zip(rec.boxes, rec.labels)]
+    path = out / "labels" / f"{Path(name).stem}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")  # empty file = a negative image
+
+
+def _finish(out: Path, records: list[ImageRecord], names: dict[int, str]) -> None:
+    """Ultralytics reads train/val relative to data.yaml; names in class-id order."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "data.yaml").write_text(f"train: images\nval: images\nnc: {len(CLASS_NAMES)}\n"
+                                   f"names: [{', '.join(CLASS_NAMES)}]\n", encoding="utf-8")
+
+
+def _shared_files(root: Path, parts: list[Path]) -> set[str]:
+    """Files every imported side needs: class names (data.yaml, classes.txt) at the export root or a split folder."""
+    found = set()
+    for folder in {root, *parts}:
+        for path in [*folder.glob("*.yaml"), *folder.glob("*.yml"), *(folder / n for n in NAME_FILES)]:
+            if path.is_file() and inside(root, path):
+                found.add(str(path.relative_to(root)))
+    return found
+
+
+FORMAT = DatasetFormat(
+    name="yolo", detect_order=20, detect=_detect, read=read_yolo_source, image_dir="images",
+    write_image=_write_image, finish=_finish, shared_files=_shared_files,
+    support_names=frozenset({*NAME_FILES, "data.yaml", "data.yml"}))
