@@ -17,11 +17,11 @@ from rpsdet.data.coco import read_coco
 from rpsdet.evaluate.leakage import resolve_view
 from rpsdet.evaluate.report import EvalOutputs, evaluate_model
 from rpsdet.evaluate.slices import SliceThresholds
+from rpsdet.failure_loop.compare import compare_rounds
 from rpsdet.files import write_json
 from rpsdet.model.predict import Detector
 from rpsdet.params import load_params
 from rpsdet.rounds import round_train_json, round_train_params
-from rpsdet.slices.compare import compare_rounds
 from rpsdet.train.loop import TrainConfig, train
 
 
@@ -47,7 +47,7 @@ def main() -> None:
         control_metrics = (json.loads(out.metrics_file.read_text()), json.loads(out.slices_file.read_text()))
     rounds = {name: (json.loads(Path(f"metrics/eval_{name}.json").read_text()),
                      json.loads(Path(f"metrics/slices_{name}.json").read_text())) for name in ("round1", "round2")}
-    view = resolve_view(params["slices"]["leakage_view"], rounds["round1"][0])
+    view = resolve_view(params["failure_slice"]["leakage_view"], rounds["round1"][0])
     comparison = compare_rounds(rule, {"round1": rounds["round1"], "control": control_metrics,
                                        "round2": rounds["round2"]}, view)
     comparison["steps"] = {"round2": round2_steps, "control": summary["steps"]}

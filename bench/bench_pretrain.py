@@ -34,8 +34,9 @@ from rpsdet.model.device import set_threads
 from rpsdet.model.factory import build_effdet
 from rpsdet.params import deep_merge, load_params
 from rpsdet.rounds import round_train_params
-from rpsdet.train.dataset import DetectionDataset, collate, train_transform
+from rpsdet.train.dataset import DetectionDataset, collate
 from rpsdet.train.loop import TrainConfig
+from rpsdet.train.transforms import train_transform
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.run import validate_source
 

@@ -36,7 +36,7 @@ def make_data(root: Path, images: int) -> Path:
 
 def run(splits: Path, out: Path, backend: str, workers: int, args: argparse.Namespace) -> dict:
     cfg = TrainConfig(image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
-                      eval_every=args.epochs, backend=backend, num_workers=workers, use_gpu=False)
+                      eval_every=args.epochs, run_on=backend, ray_workers=workers, use_gpu=False)
     started = time.perf_counter()
     summary = fit(TrainJob(cfg, splits / "train.json", splits / "val.json", out / f"{backend}{workers}.pt"))
     return {"images_per_s": summary["images_per_s"], "steps": summary["steps"], "threads": summary["threads"],

@@ -25,7 +25,8 @@ from rpsdet.files import write_json
 from rpsdet.model.device import set_threads
 from rpsdet.model.factory import build_effdet
 from rpsdet.model.predict import Detector
-from rpsdet.train.dataset import DetectionDataset, collate, train_transform
+from rpsdet.train.dataset import DetectionDataset, collate
+from rpsdet.train.transforms import train_transform
 from speed_profile import breakdown, count_flops, dense_rate_gflops
 from speed_variants import inference_detectors, train_step, workdir
 

@@ -87,7 +87,7 @@ def main() -> None:
                  f"--test-json")
 
     base = params["train"]
-    fixed = {"eval_every": 1, "early_stop_patience": 0, "resume": False, "backend": "local", "init_from": None,
+    fixed = {"eval_every": 1, "early_stop_patience": 0, "resume": False, "run_on": "local", "init_from": None,
              "epochs": args.epochs or base["epochs"], "image_size": args.image_size or base["image_size"]}
     results: dict[str, Any] = {}
     for name in names:

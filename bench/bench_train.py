@@ -35,8 +35,9 @@ from rpsdet.model.device import set_threads
 from rpsdet.model.factory import build_effdet
 from rpsdet.model.predict import Detector
 from rpsdet.model.targets import to_effdet_targets
-from rpsdet.train.dataset import DetectionDataset, collate, train_transform
+from rpsdet.train.dataset import DetectionDataset, collate
 from rpsdet.train.loop import TrainConfig
+from rpsdet.train.transforms import train_transform
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.run import validate_source
 
@@ -88,7 +89,7 @@ def measure_source(splits: Path, cfg: TrainConfig, steps: int) -> tuple[dict, to
                 "input-size decode (now)": DetectionDataset(splits / "train.json", transform, cfg.image_size),
                 "input-size decode + cache ram": cached}
     loaders = {name: DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True, collate_fn=collate,
-                                num_workers=cfg.workers) for name, ds in datasets.items()}
+                                num_workers=cfg.loader_workers) for name, ds in datasets.items()}
     model = build_effdet(cfg.arch, cfg.image_size, len(CLASS_NAMES), cfg.norm)
     step = step_fn(DetBenchTrain(model).train(), torch.optim.AdamW(model.parameters(), lr=1e-4), cfg.image_size)
     fixed = next(iter(loaders["input-size decode (now)"]))
@@ -139,7 +140,7 @@ def main() -> None:
 
     cfg = TrainConfig()
     result = {"machine": machine_info(), "arch": cfg.arch, "norm": cfg.norm, "batch_size": args.batch_size,
-              "steps_each": args.steps, "threads": threads, "workers": cfg.workers,
+              "steps_each": args.steps, "threads": threads, "workers": cfg.loader_workers,
               "sources": sources, "eval_seconds_per_100_images": round(eval_s_per_100, 2)}
     print(f"{cfg.arch}, batch {args.batch_size}, {threads} threads, {result['steps_each']} steps each, "
           f"medians; the machine: {result['machine']}")

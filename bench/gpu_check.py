@@ -7,7 +7,7 @@ recorded in the table and the JSON with its message while the others still run:
              images/s over the training steps and peak GPU memory
   serve      `rpsdet serve`'s app (local_app) with serve.num_gpus auto: the replica must really hold the GPU; p50/p99
              at concurrency 1, 8 and 32 for max_batch_size 1, 8 and 16, and the batching gain over 1
-  ray_train  train.backend ray, one worker, use_gpu true (Ray Train's nccl process group)
+  ray_train  train.run_on ray, one worker, use_gpu true (Ray Train's nccl process group)
 Prints a table, writes metrics/bench_gpu.json (machine and GPU recorded) and exits 1 unless every part passed.
 
 Without a CUDA GPU it prints one line and exits 0, writing nothing: metrics/bench_gpu.json is the committed record of
@@ -115,8 +115,8 @@ def train_config(s: Sizes, **overrides: Any) -> TrainConfig:
 
     cfg = TrainConfig.from_params(load_params().get("train") or {})
     settings = {"image_size": s.image_size, "batch_size": s.batch_size, "epochs": s.epochs, "eval_every": s.epochs,
-                "early_stop_patience": 0, "device": s.device, "workers": s.loader_workers, "resume": False,
-                "init_from": None, "backend": "local", "ray_address": None,
+                "early_stop_patience": 0, "device": s.device, "loader_workers": s.loader_workers, "resume": False,
+                "init_from": None, "run_on": "local", "ray_address": None,
                 "threads": cfg.threads if s.threads is None else s.threads}
     return replace(cfg, **{**settings, **overrides})
 
@@ -219,7 +219,7 @@ def part_train(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
     checks.expect("training steps were timed", summary["steps"] > 0 and summary["images_per_s"] > 0)
     figures = {"image_size": s.image_size, "batch_size": s.batch_size, "arch": cfg.arch, "norm": cfg.norm,
                "autocast": "bfloat16" if summary["device"].startswith("cuda") else "off (the loop uses it on CUDA)",
-               "loader_workers": cfg.workers, "steps": summary["steps"], "images_per_s": summary["images_per_s"],
+               "loader_workers": cfg.loader_workers, "steps": summary["steps"], "images_per_s": summary["images_per_s"],
                "train_seconds": summary["train_seconds"], "peak_memory_allocated_mib": peak_mib,
                "peak_over": "training steps and the final evaluation", "device": summary["device"]}
     peak = f"peak {peak_mib / 1024:.2f} GiB" if peak_mib else "peak memory: GPU only"
@@ -302,7 +302,7 @@ def part_ray_train(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
     os.environ["NCCL_DEBUG_FILE"] = str(work / "nccl.%h.%p.log")
     splits = synthetic_splits(work, s)
     use_gpu = s.device == "cuda"
-    cfg = train_config(s, backend="ray", num_workers=1, use_gpu=use_gpu, epochs=s.ray_epochs,
+    cfg = train_config(s, run_on="ray", ray_workers=1, use_gpu=use_gpu, epochs=s.ray_epochs,
                        eval_every=s.ray_epochs)
     started = time.perf_counter()
     summary = fit(TrainJob(cfg, splits / "train.json", splits / "val.json", work / "ray_model.pt"))

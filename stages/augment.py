@@ -3,7 +3,7 @@ import json
 import shutil
 from pathlib import Path
 
-from rpsdet.augment.build import augment_selection
+from rpsdet.failure_loop.augment import augment_selection
 from rpsdet.files import write_json
 from rpsdet.params import load_params
 

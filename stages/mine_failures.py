@@ -1,6 +1,6 @@
 """DVC stage: choose round 1's failure slice on the test set and select the training images in it.
 
-The test figures come from the full or the leak-free test set (`slices.leakage_view`), said in the outputs.
+The test figures come from the full or the leak-free test set (`failure_slice.leakage_view`), said in the outputs.
 """
 import json
 from pathlib import Path
@@ -9,13 +9,13 @@ import pandas as pd
 
 from rpsdet.evaluate.leakage import resolve_view, view_metrics, view_rows, view_slices
 from rpsdet.evaluate.slices import SliceThresholds
+from rpsdet.failure_loop.mine import choose_slice, rank_slices, select_training_images, summary_markdown
 from rpsdet.files import write_json
 from rpsdet.params import load_params
 from rpsdet.rounds import round_train_json
-from rpsdet.slices.mine import choose_slice, rank_slices, select_training_images, summary_markdown
 
 params = load_params()
-cfg = params["slices"]
+cfg = params["failure_slice"]
 eval_metrics = json.loads(Path("metrics/eval_round1.json").read_text())
 view = resolve_view(cfg["leakage_view"], eval_metrics)
 ranked = rank_slices(view_slices(json.loads(Path("metrics/slices_round1.json").read_text()), view),

@@ -15,7 +15,8 @@ from rpsdet.model.pretrained import SYNTHETIC_CHECKPOINT
 from rpsdet.params import load_params
 from rpsdet.train.job import TrainJob, checked_config, fit
 
-SHARED = ("arch", "image_size", "threads", "device", "workers", "backend", "num_workers", "use_gpu", "ray_address")
+SHARED = ("arch", "image_size", "threads", "device", "loader_workers", "run_on", "ray_workers", "use_gpu",
+          "ray_address")
 
 params = load_params()
 train_params = {**{k: params["train"][k] for k in SHARED if k in params["train"]}, **params["pretrain"]["train"]}

@@ -1,6 +1,6 @@
 """DVC stage: train one round's EfficientDet, select by val mAP, log with dvclive; resumable.
 
-train.backend picks where: this process (local) or DDP workers on Ray (ray); the outputs are the same.
+train.run_on picks where: this process (local) or DDP workers on Ray (ray); the outputs are the same.
 Bad params or missing starting weights (train.pretrained offline) end in one line on stderr and exit code 2.
 
 Usage: python stages/train.py ROUND

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rpsdet.augment.build import augment_selection
-from rpsdet.augment.ops import OPERATIONS, build_operation
 from rpsdet.data.coco import ImageRecord, read_coco, write_coco
+from rpsdet.failure_loop.augment import augment_selection
+from rpsdet.failure_loop.ops import OPERATIONS, build_operation
 
 OPS = {
     "brightness": {"copies": 2, "brightness_limit": [-0.3, 0.3], "contrast_limit": [-0.2, 0.2], "min_visibility": 0.3},

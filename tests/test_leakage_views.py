@@ -20,8 +20,8 @@ from rpsdet.evaluate.gallery import write_gallery
 from rpsdet.evaluate.leakage import FULL, LEAK_FREE, resolve_view, view_metrics, view_rows, view_slices
 from rpsdet.evaluate.matching import match_image
 from rpsdet.evaluate.report import leak_free_metrics, slice_metrics, with_leak_free_slices
-from rpsdet.slices.compare import compare_rounds
-from rpsdet.slices.mine import rank_slices
+from rpsdet.failure_loop.compare import compare_rounds
+from rpsdet.failure_loop.mine import rank_slices
 
 LEAK = {"reference": "images/train_0003.jpg", "distance": 3, "kind": "near"}
 
@@ -127,7 +127,7 @@ def test_the_view_is_chosen_by_param_and_says_why():
     assert resolve_view("leak_free", clean).name == LEAK_FREE
     with pytest.raises(ValueError, match="no leak-free test set"):
         resolve_view("auto", {"images": 5, "leaked_images": 5})
-    with pytest.raises(ValueError, match="slices.leakage_view"):
+    with pytest.raises(ValueError, match="failure_slice.leakage_view"):
         resolve_view("clean", clean)
 
 

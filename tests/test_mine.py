@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from rpsdet.slices.mine import choose_slice, rank_slices
+from rpsdet.failure_loop.mine import choose_slice, rank_slices
 
 # 10 test images: 6 with one hand (all right), 4 with several hands (most errors), 2 of them dark.
 TABLE = pd.DataFrame([

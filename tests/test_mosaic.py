@@ -11,7 +11,8 @@ from PIL import Image
 
 from rpsdet.data.coco import ImageRecord, write_coco
 from rpsdet.model.preprocess import MEAN, STD, A
-from rpsdet.train.dataset import DetectionDataset, train_transform
+from rpsdet.train.dataset import DetectionDataset
+from rpsdet.train.transforms import train_transform
 
 SIZE = 64  # source images and network input alike: a mosaic tile is then exactly half scale
 GREY = (128, 128, 128)

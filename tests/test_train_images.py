@@ -12,8 +12,9 @@ from PIL import Image
 
 from rpsdet.data.coco import ImageRecord, write_coco
 from rpsdet.model.preprocess import A, letterbox
-from rpsdet.train.dataset import DetectionDataset, cache_bytes, load_reduced, train_transform
+from rpsdet.train.dataset import DetectionDataset, cache_bytes, load_reduced
 from rpsdet.train.loop import TrainConfig
+from rpsdet.train.transforms import train_transform
 
 SIZE = 256
 COLOURS = [(230, 30, 30), (30, 200, 40), (40, 50, 220)]

@@ -29,7 +29,7 @@ class Distributed:
     def loader(self, dataset: Dataset, batch_size: int, seed: int, **kwargs: Any) -> DataLoader:
         """This rank's shard of every epoch: `batch_size` is the global batch, split between the ranks."""
         if batch_size % self.world_size:
-            raise ValueError(f"train.batch_size={batch_size} must divide by train.num_workers={self.world_size}")
+            raise ValueError(f"train.batch_size={batch_size} must divide by train.ray_workers={self.world_size}")
         sampler = DistributedSampler(dataset, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=seed,
                                      drop_last=True)
         return DataLoader(dataset, batch_size=batch_size // self.world_size, sampler=sampler, drop_last=True,

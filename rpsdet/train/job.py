@@ -65,8 +65,8 @@ def run_job(job: TrainJob, dist: Distributed | None = None) -> dict[str, Any]:
 
 
 def fit(job: TrainJob) -> dict[str, Any]:
-    """Run the job on the backend its config names (train.backend)."""
-    if job.cfg.backend == "ray":
+    """Run the job where its config says (train.run_on)."""
+    if job.cfg.run_on == "ray":
         from rpsdet.train.ray_backend import run_on_ray
 
         return run_on_ray(job)

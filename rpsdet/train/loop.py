@@ -31,12 +31,13 @@ from rpsdet.model.pretrained import check_start, start_point
 from rpsdet.model.speed import use_channels_last
 from rpsdet.model.targets import to_effdet_targets
 from rpsdet.progress import on_terminal
-from rpsdet.train.dataset import CACHE_MODES, DetectionDataset, collate, train_transform
+from rpsdet.train.dataset import CACHE_MODES, DetectionDataset, collate
 from rpsdet.train.distributed import Distributed
 from rpsdet.train.schedule import TimeBudget, warmup_cosine
+from rpsdet.train.transforms import train_transform
 
 OPTIMIZERS = ("adamw", "sgd")
-BACKENDS = ("local", "ray")
+RUN_ON = ("local", "ray")
 
 
 @dataclass
@@ -62,7 +63,7 @@ class TrainConfig:
     eval_every: int = 2
     early_stop_patience: int = 0  # evaluations without improvement before stopping; 0 = never stop early
     seed: int = 0
-    workers: int = 0
+    loader_workers: int = 0  # DataLoader processes feeding this training process (0 = load in it)
     cache: str = "none"  # none: decode each image at the input size every step; ram: decode all once, keep them
     threads: int = 0  # 0 = every core this process may use
     device: str = "auto"
@@ -70,8 +71,8 @@ class TrainConfig:
     init_from: str | None = None  # "tune again": warm start from an earlier rpsdet checkpoint (wins over pretrained)
     pretrained: str = "none"  # none | synthetic | imagenet | coco: where training starts (rpsdet/model/pretrained.py)
     backbone_weights: str | None = None  # a local timm backbone state dict, for users who have one
-    backend: str = "local"  # local: this process; ray: Ray Train TorchTrainer, DDP over num_workers processes
-    num_workers: int = 2  # ray: DDP ranks; batch_size stays the global batch (not DataLoader `workers`)
+    run_on: str = "local"  # local: this process; ray: Ray Train TorchTrainer, DDP over ray_workers processes
+    ray_workers: int = 2  # ray: DDP ranks; batch_size stays the global batch (not DataLoader `loader_workers`)
     use_gpu: bool | str = "auto"  # ray: one GPU per worker; "auto" = when the cluster has one for every worker
     ray_address: str | None = None  # ray: cluster to join; None = $RAY_ADDRESS, else a private local Ray
 
@@ -86,13 +87,13 @@ class TrainConfig:
             raise ValueError(f"train.optimizer must be one of {OPTIMIZERS}, got {cfg.optimizer!r}")
         if not 0.0 <= cfg.mosaic <= 1.0:
             raise ValueError(f"train.mosaic is a probability in [0, 1], got {cfg.mosaic!r}")
-        if cfg.backend not in BACKENDS:
-            raise ValueError(f"train.backend must be one of {BACKENDS}, got {cfg.backend!r}")
-        if cfg.num_workers < 1 or cfg.use_gpu not in (True, False, "auto"):
-            raise ValueError(f"train.num_workers must be >= 1 and train.use_gpu true, false or auto; got "
-                             f"{cfg.num_workers!r}, {cfg.use_gpu!r}")
-        if cfg.backend == "ray" and cfg.batch_size % cfg.num_workers:
-            raise ValueError(f"train.batch_size={cfg.batch_size} must divide by train.num_workers={cfg.num_workers}: "
+        if cfg.run_on not in RUN_ON:
+            raise ValueError(f"train.run_on must be one of {RUN_ON}, got {cfg.run_on!r}")
+        if cfg.ray_workers < 1 or cfg.use_gpu not in (True, False, "auto"):
+            raise ValueError(f"train.ray_workers must be >= 1 and train.use_gpu true, false or auto; got "
+                             f"{cfg.ray_workers!r}, {cfg.use_gpu!r}")
+        if cfg.run_on == "ray" and cfg.batch_size % cfg.ray_workers:
+            raise ValueError(f"train.batch_size={cfg.batch_size} must divide by train.ray_workers={cfg.ray_workers}: "
                              f"it is the global batch, split between the workers")
         check_start(cfg.pretrained, cfg.norm, cfg.init_from, cfg.backbone_weights)
         if cfg.cache not in CACHE_MODES:
@@ -169,7 +170,8 @@ def train(cfg: TrainConfig, train_json: Path, val_json: Path, out_path: Path, li
     if len(dataset) < cfg.batch_size:
         raise ValueError(f"{train_json} has {len(dataset)} images, fewer than train.batch_size={cfg.batch_size}")
     shuffle = torch.Generator()
-    loader_args = {"collate_fn": collate, "num_workers": cfg.workers, "persistent_workers": cfg.workers > 0}
+    loader_args = {"collate_fn": collate, "num_workers": cfg.loader_workers,
+                   "persistent_workers": cfg.loader_workers > 0}
     if dist is not None:
         loader = dist.loader(dataset, cfg.batch_size, cfg.seed, **loader_args)
     else:

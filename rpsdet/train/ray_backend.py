@@ -1,4 +1,4 @@
-"""train.backend: ray — Ray Train's TorchTrainer runs the shared loop as num_workers DDP ranks.
+"""train.run_on: ray — Ray Train's TorchTrainer runs the shared loop as ray_workers DDP ranks.
 
 Ray Train starts the process group (gloo on CPU, nccl on GPU); each worker calls `run_job` with a `Distributed`
 whose `wrap` is `ray.train.torch.prepare_model` (DDP). Rank 0 writes the checkpoint, the resume state and the
@@ -63,11 +63,11 @@ def run_on_ray(job: TrainJob) -> dict[str, Any]:
     storage = Path(tempfile.mkdtemp(prefix="rpsdet-ray-train-"))  # Ray Train's run records; our outputs are ours
     try:
         resources = ray.cluster_resources()
-        threads = worker_threads(cfg.threads, resources.get("CPU", 1), cfg.num_workers)
-        use_gpu = _use_gpu(cfg.use_gpu, resources.get("GPU", 0), cfg.num_workers)
+        threads = worker_threads(cfg.threads, resources.get("CPU", 1), cfg.ray_workers)
+        use_gpu = _use_gpu(cfg.use_gpu, resources.get("GPU", 0), cfg.ray_workers)
         trainer = TorchTrainer(
             _worker, train_loop_config={"job": job.absolute(), "threads": threads},
-            scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu,
+            scaling_config=ScalingConfig(num_workers=cfg.ray_workers, use_gpu=use_gpu,
                                          resources_per_worker={"CPU": threads}),
             run_config=RunConfig(name="rpsdet-train", storage_path=str(storage)))
         result = trainer.fit()

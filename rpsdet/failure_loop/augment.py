@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from rpsdet.augment.ops import OPERATIONS, build_operation
 from rpsdet.data.coco import ImageRecord, image_id_for, image_path, read_coco, write_coco
 from rpsdet.data.split import rebase
+from rpsdet.failure_loop.ops import OPERATIONS, build_operation
 from rpsdet.progress import progress
 
 MANIFEST_FIELDS = ("file_name", "image_id", "parent_id", "parent_file", "operation", "copy", "boxes_in",

@@ -49,11 +49,11 @@ def choose_slice(select: str, ranked: list[RankedSlice], min_images: int) -> tup
     """`auto`: the slice losing the most mAP mass among those with enough images; else the given rule."""
     if select != "auto":
         rule = SliceRule.parse(select)
-        return rule, f"chosen by params: slices.select = {select}"
+        return rule, f"chosen by params: failure_slice.select = {select}"
     eligible = [s for s in ranked if s.images >= min_images and s.gap > 0]
     if not eligible:
         raise ValueError(f"no slice with at least {min_images} test images scores below the overall mAP50: "
-                         f"nothing to mine. Lower slices.min_images or set slices.select to a rule")
+                         f"nothing to mine. Lower failure_slice.min_images or set failure_slice.select to a rule")
     best = eligible[0]
     return SliceRule.parse(best.rule), (
         f"auto: {best.rule} loses the most mAP mass: mAP50 {best.map50:.3f} vs {best.map50 + best.gap:.3f} overall "
