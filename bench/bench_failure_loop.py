@@ -30,8 +30,10 @@ def main() -> None:
     version = params["split"]["version"]
     rule = json.loads(Path("data/mined/round1/selection.json").read_text())["rule"]
     round2 = TrainConfig.from_params(round_train_params(params, "round2"))
-    round2_steps = round2.epochs * (len(read_coco(round_train_json(params, "round2"))) // round2.batch_size)
-    control_json = round_train_json(params, "round1")
+    # The training sets dvc.yaml gives the rounds (stage train).
+    round2_json = round_train_json(Path("data/augmented/round2"))
+    round2_steps = round2.epochs * (len(read_coco(round2_json)) // round2.batch_size)
+    control_json = Path("data/splits") / version / "train.json"
     per_epoch = len(read_coco(control_json)) // round2.batch_size
     control = TrainConfig.from_params({**round_train_params(params, "round2"),
                                        "epochs": math.ceil(round2_steps / per_epoch), "resume": False})

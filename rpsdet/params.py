@@ -17,6 +17,21 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def stage_params(*keys: str, path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Only the params a stage declares in dvc.yaml (dotted keys as its `params:` lists them), nested as in
+    params.yaml. Why: DVC reruns a stage when a declared param changes, so a stage that read anything else would
+    go stale silently; with this, reading an undeclared key is a KeyError (tests/test_stages.py checks the keys)."""
+    params = load_params(path)
+    out: dict[str, Any] = {}
+    for key in keys:
+        *parents, leaf = key.split(".")
+        source, target = params, out
+        for part in parents:
+            source, target = source[part], target.setdefault(part, {})
+        target[leaf] = source[leaf]
+    return out
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Recursively overlay `override` on `base` (used for the small 'instant' profile)."""
     out = dict(base)

@@ -155,8 +155,10 @@ def test_the_stage_writes_metrics_and_plots_and_prints_the_warning(sources, tmp_
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / "health.py")], cwd=tmp_path, env=env, text=True,
-                          capture_output=True)
+    args = ["data/validated/train/annotations.json", "data/validated/test/annotations.json", "metrics/health.json",
+            "metrics/health"]  # as dvc.yaml's cmd passes them
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "health.py"), *args], cwd=tmp_path, env=env,
+                          text=True, capture_output=True)
     assert proc.returncode == 0, proc.stderr
     assert "WARNING train/test shift: images with 2+ boxes" in proc.stdout
     report = json.loads((tmp_path / "metrics" / "health.json").read_text())

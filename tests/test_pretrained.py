@@ -207,10 +207,11 @@ def test_synthetic_starts_from_the_pretrain_stage_model(tiny_checkpoint, tiny_sp
 def _stage_exit(tmp_path, monkeypatch, capsys, train_params: dict) -> tuple[int, str]:
     """Run stages/train.py round1 in this process (the network block applies) in a repo holding only params."""
     params = {"train": {"arch": ARCH, "image_size": 128, **train_params}, "split": {"version": "v1"},
-              "rounds": {"round1": {"train_set": "data/splits/v1/train.json", "train": {}}}}
+              "rounds": {"round1": {"train": {}}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["stages/train.py", "round1"])
+    monkeypatch.setattr(sys, "argv", ["stages/train.py", "round1", "data/splits/v1/train.json",  # as dvc.yaml passes
+                                      "data/splits/v1/val.json", "models/round1", "metrics/train/round1"])
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(Path(__file__).resolve().parents[1] / "stages" / "train.py"), run_name="__main__")
     return exit_.value.code, capsys.readouterr().err

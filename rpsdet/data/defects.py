@@ -12,13 +12,14 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from rpsdet.classes import CLASS_NAMES
 from rpsdet.data.formats.voc import VocObject, VocRecord, read_voc, write_voc
-from rpsdet.data.synth import hand_counts, render_scene
+from rpsdet.data.synth import hand_counts, render_scene, write_source
 
 ORIENTATION_TAG = 0x0112
 
@@ -350,3 +351,22 @@ def inject_defects(root: Path, params: dict) -> list[Injected]:
     (root / "defects_manifest.json").write_text(
         json.dumps([asdict(m) for m in manifest], indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
+
+
+def synthesize_source(out: Path, synth: dict[str, Any], side: str) -> dict:
+    """Draw the synthetic source `side` of params `synth:` into a fresh `out`, with its injected defects (a
+    `leak_from` source is re-rendered from that source's own seed and size). Returns the drawing's counts."""
+    source = synth["sources"][side]
+    shutil.rmtree(out, ignore_errors=True)
+    stats = write_source(out, prefix=f"synth_{side}", count=source["count"], multi_fraction=source["multi_fraction"],
+                         seed=synth["seed"] + source["seed_offset"], width=synth["width"], height=synth["height"],
+                         max_hands=synth["max_hands"])
+    defects = source.get("defects")
+    if defects:
+        leak = defects.get("leak_from")
+        if leak:
+            ref = synth["sources"][leak]
+            leak = {"seed": synth["seed"] + ref["seed_offset"], "count": ref["count"], "width": synth["width"],
+                    "multi_fraction": ref["multi_fraction"], "height": synth["height"], "max_hands": synth["max_hands"]}
+        stats["defects"] = len(inject_defects(out, {**defects, "leak_from": leak}))
+    return stats

@@ -296,3 +296,18 @@ def summary_lines(report: dict) -> list[str]:
                      f"{report['shift_warning']} (health.shift_warning) and than chance" + (":" if shifted else ""))
         lines += report["warnings"]
     return lines
+
+
+def write_health(*, sources: dict[str, Path], thresholds: SliceThresholds, workers: int, shift_warning: float,
+                 json_out: Path, plots_dir: Path) -> list[str]:
+    """Measure each source (side -> annotations.json), write the report and its plot tables; return the summary
+    lines (one warning line per measure where the test source drifts far from the train source)."""
+    from rpsdet.files import write_json
+
+    measured = {side: measure_source(path, thresholds, workers) for side, path in sources.items()}
+    report = health_report(measured, shift_warning)
+    write_json(json_out, report)
+    for rel, table in plot_tables(measured).items():
+        (plots_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(plots_dir / rel, index=False)
+    return summary_lines(report)

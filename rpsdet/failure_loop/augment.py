@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from PIL import Image
 from rpsdet.data.coco import ImageRecord, image_id_for, image_path, read_coco, write_coco
 from rpsdet.data.split import rebase
 from rpsdet.failure_loop.ops import OPERATIONS, build_operation
+from rpsdet.files import write_json
 from rpsdet.progress import progress
 
 MANIFEST_FIELDS = ("file_name", "image_id", "parent_id", "parent_file", "operation", "copy", "boxes_in",
@@ -107,3 +109,15 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+def augment_mined(*, selection_json: Path, out_dir: Path, cfg: dict[str, Any], metrics_json: Path) -> dict:
+    """The failure loop's augment step: every operation of `cfg` (params `augment:`) on the images mining
+    selected, into a fresh `out_dir`; the counts go to `metrics_json`."""
+    selection = json.loads(Path(selection_json).read_text())
+    shutil.rmtree(out_dir, ignore_errors=True)
+    counts = augment_selection(Path(selection["train_json"]), set(selection["train_image_ids"]), Path(out_dir),
+                               {name: cfg[name] for name in OPERATIONS}, cfg["seed"])
+    counts["slice"] = selection["rule"]
+    write_json(metrics_json, counts)
+    return counts

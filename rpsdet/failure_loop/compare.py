@@ -1,9 +1,14 @@
 """Side-by-side overall and failure-slice metrics of training rounds (and a control, in the benchmark)."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from rpsdet.evaluate.leakage import TestView, view_metrics, view_slices
+import pandas as pd
+
+from rpsdet.evaluate.leakage import TestView, resolve_view, view_metrics, view_slices
+from rpsdet.files import write_json
 
 
 def compare_rounds(rule: str, rounds: dict[str, tuple[dict, dict]], view: TestView,
@@ -26,3 +31,18 @@ def compare_rounds(rule: str, rounds: dict[str, tuple[dict, dict]], view: TestVi
              for measure, key in (("overall", "overall_map50"), (f"slice {rule}", "slice_map50"))]
     return {"failure_slice": rule, "test_view": {"name": view.name, "why": view.why}, "rounds": summary,
             "delta": delta, "table": table}
+
+
+def compare_files(*, selection_json: Path, rounds: dict[str, tuple[Path, Path]], leakage_view: str,
+                  json_out: Path, csv_out: Path) -> tuple[TestView, dict[str, Any]]:
+    """compare_rounds on the files evaluate wrote (name -> (eval json, slices json), the first is the baseline)
+    for the slice mining chose; writes the comparison as JSON and as the plot's CSV."""
+    rule = json.loads(Path(selection_json).read_text())["rule"]
+    loaded = {name: (json.loads(Path(m).read_text()), json.loads(Path(s).read_text()))
+              for name, (m, s) in rounds.items()}
+    first = next(iter(loaded))
+    view = resolve_view(leakage_view, loaded[first][0])
+    comparison = compare_rounds(rule, loaded, view, baseline=first)
+    write_json(json_out, comparison)
+    pd.DataFrame(comparison["table"]).to_csv(csv_out, index=False)
+    return view, comparison

@@ -5,6 +5,7 @@ worse than the whole and big enough to move the total, which is what fixing it w
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import pandas as pd
 from PIL import Image
 
 from rpsdet.data.coco import ImageRecord, image_path, read_coco
-from rpsdet.evaluate.leakage import TestView
+from rpsdet.evaluate.leakage import TestView, resolve_view, view_metrics, view_rows, view_slices
 from rpsdet.evaluate.slices import SliceRule, SliceThresholds, image_attributes
+from rpsdet.files import write_json
 
 
 @dataclass
@@ -83,3 +85,24 @@ def summary_markdown(rule: SliceRule, why: str, ranked: list[RankedSlice], selec
     lines += [f"| `{s.rule}` | {s.images} | {s.map50:.3f} | {s.gap:+.3f} | {s.error_share:.0%} | {s.lost_mass:.1f} |"
               for s in ranked]
     return "\n".join(lines) + "\n"
+
+
+def mine_failures(*, eval_json: Path, slices_json: Path, per_image_csv: Path, train_json: Path,
+                  thresholds: SliceThresholds, select: str, min_images: int, leakage_view: str,
+                  selection_json: Path, summary_md: Path) -> str:
+    """Choose a round's failure slice from its test evaluation and select the training images in it; write the
+    selection (what augment reads) and the why (summary_md). Returns the one-line account."""
+    eval_metrics = json.loads(Path(eval_json).read_text())
+    view = resolve_view(leakage_view, eval_metrics)
+    ranked = rank_slices(view_slices(json.loads(Path(slices_json).read_text()), view),
+                         view_metrics(eval_metrics, view)["map50"], view_rows(pd.read_csv(per_image_csv), view))
+    rule, why = choose_slice(select, ranked, min_images)
+    selected = select_training_images(train_json, rule, thresholds)
+    n_train = len(json.loads(Path(train_json).read_text())["images"])
+    write_json(selection_json, {
+        "rule": str(rule), "why": why, "test_view": {"name": view.name, "why": view.why},
+        "train_json": str(train_json), "train_image_ids": [r.id for r in selected],
+        "ranking": [s.as_dict() for s in ranked]})
+    Path(summary_md).write_text(summary_markdown(rule, why, ranked, len(selected), n_train, view))
+    return (f"failure slice {rule} (scored on the {view.label}): {why}; {len(selected)} of {n_train} training "
+            "images selected")

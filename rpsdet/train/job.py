@@ -35,6 +35,22 @@ class TrainJob:
                         resolve(self.state_path), resolve(self.live_dir), self.live_params, self.data_version)
 
 
+# What the pretraining shares with `train:` (round 1 loads its weights: same network; where it runs); the recipe
+# is pretrain.train's alone, on TrainConfig's defaults, so tuning train.* never reruns the pretraining.
+PRETRAIN_SHARED = ("arch", "image_size", "threads", "device", "loader_workers", "run_on", "ray_workers", "use_gpu",
+                   "ray_address")
+
+
+def pretrain_params(train: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
+    """The pretraining's train params; starting from its own output (pretrained: synthetic) is refused."""
+    params = {**{k: train[k] for k in PRETRAIN_SHARED if k in train}, **recipe}
+    if params.get("pretrained") == "synthetic":
+        print("pretrain: pretrain.train.pretrained: synthetic would start from this stage's own output; use none, "
+              "imagenet or coco", file=sys.stderr)
+        raise SystemExit(2)
+    return params
+
+
 def checked_config(train_params: dict[str, Any], stage: str) -> TrainConfig:
     """The stage's TrainConfig with its starting weights in their cache (fetched here, once, before any Ray worker
     starts). Bad params or weights missing offline: one line on stderr and exit code 2, not a traceback."""

@@ -169,3 +169,20 @@ def validate_source(src: Path, out: Path, cfg: ValidateConfig | None = None, nam
     write_report(out, findings)
     return summary
 
+
+def validate_side(*, source: Path, side: str, out: Path, metrics_json: Path, params: dict) -> dict:
+    """The pipeline's validate step for one side of a source holding train/ and test/: any side but train is also
+    checked against train for leakage. A missing side or an unreadable file ends in one line, not a traceback."""
+    from rpsdet.files import write_json
+    from rpsdet.validate.config import ValidateConfig
+
+    if not (source / side).is_dir():
+        raise SystemExit(f"data.source {source}: no {side}/ folder; point data.source at data/raw/synthetic or at a "
+                         "folder written by `rpsdet import`")
+    cfg = ValidateConfig.from_params(params, reference=source / "train" if side != "train" else None)
+    try:
+        summary = validate_source(source / side, out, cfg, side)
+    except OSError as exc:  # an unreadable folder or file of the source: say which, not a traceback
+        raise SystemExit(f"validate {side}: {exc}") from None
+    write_json(metrics_json, summary)
+    return summary
