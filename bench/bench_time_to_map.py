@@ -23,7 +23,7 @@ from typing import Any
 from machine import machine_info
 from rpsdet.data.coco import read_coco, to_coco_dict
 from rpsdet.evaluate.coco_metrics import coco_metrics
-from rpsdet.evaluate.run import evaluate_dataset
+from rpsdet.evaluate.inference import evaluate_dataset
 from rpsdet.files import write_json
 from rpsdet.model.predict import Detector
 from rpsdet.params import load_params

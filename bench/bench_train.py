@@ -29,7 +29,7 @@ from rpsdet.classes import CLASS_NAMES
 from rpsdet.data.coco import image_path, read_coco
 from rpsdet.data.split import write_splits
 from rpsdet.data.synth import write_source
-from rpsdet.evaluate.run import predict_dataset
+from rpsdet.evaluate.inference import predict_dataset
 from rpsdet.files import write_json
 from rpsdet.model.device import set_threads
 from rpsdet.model.factory import build_effdet

@@ -7,10 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rpsdet.evaluate.report import EvalOutputs, evaluate_model
-from rpsdet.evaluate.slices import SliceThresholds
-from rpsdet.model.device import pick_device, set_threads
-from rpsdet.model.predict import Detector
+from rpsdet.evaluate.report import EvalOutputs, evaluate_checkpoint
 from rpsdet.params import stage_params
 
 
@@ -20,12 +17,9 @@ def main(argv: list[str] | None = None) -> None:
         ap.add_argument(name, type=Path)
     args = ap.parse_args(argv)
     params = stage_params("evaluate", "train.threads", "train.device")
-    cfg = params["evaluate"]
-    set_threads(params["train"]["threads"])
-    detector = Detector.from_checkpoint(args.model, str(pick_device(params["train"]["device"])), cfg["backend"])
     outputs = EvalOutputs(args.data_dir, args.metrics, args.slices, args.plots)
-    metrics = evaluate_model(detector, args.test, outputs, cfg["score_threshold"], SliceThresholds(**cfg["slices"]),
-                             gallery=cfg["gallery"])
+    metrics = evaluate_checkpoint(args.model, args.test, outputs, cfg=params["evaluate"],
+                                  threads=params["train"]["threads"], device=params["train"]["device"])
     headline = ("map", "map50", "map75", "ar100", "precision", "recall", "f1")
     print(f"full test set, {metrics['images']} images:", json.dumps({k: metrics[k] for k in headline}))
     leak_free = metrics["leak_free"]

@@ -12,7 +12,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from rpsdet.classes import CLASS_NAMES
 from rpsdet.data.synth import write_source
-from rpsdet.evaluate.run import evaluate_dataset
+from rpsdet.evaluate.inference import evaluate_dataset
 from rpsdet.model.checkpoint import save_checkpoint
 from rpsdet.model.factory import build_effdet
 from rpsdet.model.predict import Detection, Detector

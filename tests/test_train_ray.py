@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rpsdet.data.coco import read_coco
-from rpsdet.evaluate.run import evaluate_dataset
+from rpsdet.evaluate.inference import evaluate_dataset
 from rpsdet.model.predict import Detector
 from rpsdet.train.job import TrainJob, fit
 from rpsdet.train.loop import TrainConfig

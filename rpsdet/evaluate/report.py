@@ -1,4 +1,5 @@
-"""The evaluation job: predict a canonical dataset once, then metrics, slices, plots, per-image table, gallery.
+"""The evaluation job: one inference pass (rpsdet.evaluate.inference) over a canonical dataset, then metrics,
+slices, plots, per-image table, gallery. `evaluate_checkpoint` is what the evaluate stage and `rpsdet evaluate` run.
 
 Metrics and slices are written for the full test set and for its leak-free part (rpsdet.evaluate.leakage).
 """
@@ -11,17 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
-from rpsdet.data.coco import ImageRecord, image_path, read_coco, to_coco_dict
+from rpsdet.data.coco import ImageRecord, read_coco, to_coco_dict
 from rpsdet.evaluate.coco_metrics import coco_metrics, detections_to_coco, pr_curves, run_cocoeval, summarize
 from rpsdet.evaluate.gallery import write_gallery
+from rpsdet.evaluate.inference import predict_images
 from rpsdet.evaluate.leakage import LEAK_FREE, is_leaked
 from rpsdet.evaluate.matching import ImageErrors, confusion_rows, match_image, precision_recall_f1, worst_error
 from rpsdet.evaluate.slices import BOX_SIZES, SliceThresholds, box_size, image_attributes, standard_rules
 from rpsdet.files import write_json
 from rpsdet.model.predict import Detection, Detector
-from rpsdet.progress import progress
 
 
 @dataclass
@@ -92,15 +92,10 @@ def evaluate_model(detector: Detector, coco_path: Path, out: EvalOutputs, score_
     results: list[dict] = []
     attributes: dict[int, dict] = {}
     kept: dict[int, list[Detection]] = {}
-    with progress(f"evaluate {coco_path.name}", len(records)) as bar:
-        for start in range(0, len(records), batch_size):
-            chunk = records[start:start + batch_size]
-            images = [np.asarray(Image.open(image_path(coco_path, r)).convert("RGB")) for r in chunk]
-            for rec, image, dets in zip(chunk, images, detector.predict(images, score_threshold=0.001)):
-                results.extend(detections_to_coco(rec.id, dets))
-                kept[rec.id] = [d for d in dets if d.score >= score_threshold]
-                attributes[rec.id] = image_attributes(image, len(rec.boxes), thresholds)
-            bar.update(len(chunk))
+    for p in predict_images(detector, coco_path, records, batch_size=batch_size, desc=f"evaluate {coco_path.name}"):
+        results.extend(detections_to_coco(p.record.id, p.detections))
+        kept[p.record.id] = [d for d in p.detections if d.score >= score_threshold]
+        attributes[p.record.id] = image_attributes(p.image, len(p.record.boxes), thresholds)
     predict_seconds = time.time() - started
 
     ground_truth = to_coco_dict(records)
@@ -150,3 +145,15 @@ def evaluate_model(detector: Detector, coco_path: Path, out: EvalOutputs, score_
         write_gallery(out.data_dir / "gallery", coco_path, [by_id[i] for i in table["image_id"]], errors_by_id,
                       attributes, names)
     return metrics
+
+
+def evaluate_checkpoint(checkpoint: Path, coco_path: Path, out: EvalOutputs, *, cfg: dict, threads: int = 0,
+                        device: str = "auto") -> dict:
+    """evaluate_model for a checkpoint file with params `evaluate:` (`cfg`; backend, score_threshold, slices,
+    gallery, each with the default params.yaml ships) on `threads` torch threads and `device`."""
+    from rpsdet.model.device import pick_device, set_threads
+
+    set_threads(threads)
+    detector = Detector.from_checkpoint(Path(checkpoint), str(pick_device(device)), cfg.get("backend", "auto"))
+    return evaluate_model(detector, Path(coco_path), out, cfg.get("score_threshold", 0.4),
+                          SliceThresholds(**cfg.get("slices", {})), gallery=cfg.get("gallery", True))

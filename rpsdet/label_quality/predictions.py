@@ -5,24 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from rpsdet.data.coco import ImageRecord, image_path, write_coco
+from rpsdet.data.coco import ImageRecord, write_coco
 from rpsdet.data.split import rebase
 from rpsdet.label_quality.evidence import Prediction, fuse, to_class_arrays
 
 
 def predict(detector, coco_path: Path, records: list[ImageRecord], floor: float, batch: int = 8) -> list[Prediction]:
     """One Detector's predictions down to `floor` for each record's image (original pixels, cleanlab's format)."""
-    out = []
-    for i in range(0, len(records), batch):
-        arrays = []
-        for rec in records[i:i + batch]:
-            with Image.open(image_path(coco_path, rec)) as im:
-                arrays.append(np.asarray(im.convert("RGB")))
-        out += [to_class_arrays(d) for d in detector.predict(arrays, floor)]
-    return out
+    from rpsdet.evaluate.inference import predict_images  # the one inference pass (imports torch)
+
+    return [to_class_arrays(p.detections) for p in predict_images(detector, coco_path, records, score_floor=floor,
+                                                                  batch_size=batch, show_progress=False)]
 
 
 def ensemble(models: list[Path], coco_path: Path, records: list[ImageRecord], floor: float,

@@ -34,7 +34,7 @@ def label_quality(*, cfg: dict[str, Any], splits: Path, validated: dict[str, Pat
     cfg["train_folds"] > 0, on the train split by K-fold cross-validation (`train_params` is then the recipe);
     near-duplicate pairs whose labels disagree join each split's queue. `source`/<split>/defects_manifest.json,
     when there (synthetic data), scores the verdict against the injected noise."""
-    from rpsdet.train.loop import TrainConfig  # K-fold trains: torch only when it runs
+    from rpsdet.train.loop import TrainConfig  # K-fold trains: torch only when this step runs
 
     pairs, _ = find_pairs({side: read_coco(p) for side, p in validated.items()}, cfg["pair_iou"])
     pairs = [p for p in pairs if p.disagreements]

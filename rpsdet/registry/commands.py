@@ -57,10 +57,7 @@ def _models_import(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from rpsdet.data.coco import check_image_paths, read_coco
-    from rpsdet.evaluate.report import EvalOutputs, evaluate_model
-    from rpsdet.evaluate.slices import SliceThresholds
-    from rpsdet.model.device import pick_device, set_threads
-    from rpsdet.model.predict import Detector
+    from rpsdet.evaluate.report import EvalOutputs, evaluate_checkpoint
     from rpsdet.params import load_params
     from rpsdet.registry.versions import resolve_model
 
@@ -71,13 +68,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{data} is neither a COCO file nor a canonical dataset with annotations.json")
     check_image_paths(coco, read_coco(coco), [coco.parent, Path(args.root)])
     params = load_params(args.params) if Path(args.params).is_file() else {}
-    cfg = params.get("evaluate", {})
-    set_threads(params.get("train", {}).get("threads", 0))
     out = Path(args.out or f"eval_runs/{args.name.replace('/', '_').replace(':', '_')}@{label}")
     outputs = EvalOutputs(out, out / "eval.json", out / "slices.json", out / "plots")
-    metrics = evaluate_model(Detector.from_checkpoint(checkpoint, str(pick_device("auto"))), coco, outputs,
-                             cfg.get("score_threshold", 0.4), SliceThresholds(**cfg.get("slices", {})),
-                             gallery=cfg.get("gallery", True))
+    # The evaluate stage's function; the device is picked here (auto), the stage takes train.device.
+    metrics = evaluate_checkpoint(checkpoint, coco, outputs, cfg=params.get("evaluate", {}),
+                                  threads=params.get("train", {}).get("threads", 0))
     print(json.dumps({k: metrics[k] for k in ("map", "map50", "map75", "precision", "recall", "f1")}))
     print(f"written to {out}/ (eval.json, slices.json, per_image.csv, gallery/index.html)")
     return 0

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from rpsdet.classes import CLASS_NAMES
-from rpsdet.evaluate.run import evaluate_dataset
+from rpsdet.evaluate.inference import evaluate_dataset
 from rpsdet.model.checkpoint import load_checkpoint, read_torch_file, save_checkpoint
 from rpsdet.model.device import pick_device, set_threads
 from rpsdet.model.factory import build_effdet
