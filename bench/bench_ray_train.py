@@ -18,7 +18,8 @@ from machine import machine_info
 from rpsdet.data.split import write_splits
 from rpsdet.data.synth import write_source
 from rpsdet.files import write_json
-from rpsdet.train.job import TrainJob, fit
+from rpsdet.train.fit import fit
+from rpsdet.train.job import TrainJob
 from rpsdet.train.loop import TrainConfig
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.run import validate_source

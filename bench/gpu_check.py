@@ -201,7 +201,8 @@ def part_inference(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
 
 
 def part_train(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
-    from rpsdet.train.job import TrainJob, fit
+    from rpsdet.train.fit import fit
+    from rpsdet.train.job import TrainJob
 
     splits = synthetic_splits(work, s)
     cfg = train_config(s)
@@ -294,7 +295,8 @@ def serve_levels(checkpoint: Path, info: dict[str, Any], cfg: ServeConfig, image
 
 
 def part_ray_train(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
-    from rpsdet.train.job import TrainJob, fit
+    from rpsdet.train.fit import fit
+    from rpsdet.train.job import TrainJob
 
     os.environ.pop("RAY_ADDRESS", None)  # a private local Ray: the figures describe this machine
     # Evidence of the nccl process group: Ray's workers inherit this environment, and NCCL writes its log here.

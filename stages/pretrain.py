@@ -10,7 +10,8 @@ from pathlib import Path
 
 from rpsdet.files import write_json
 from rpsdet.params import stage_params
-from rpsdet.train.job import PRETRAIN_SHARED, TrainJob, checked_config, fit, pretrain_params
+from rpsdet.train.fit import fit
+from rpsdet.train.job import PRETRAIN_SHARED, TrainJob, checked_config, pretrain_params
 
 
 def main(argv: list[str] | None = None) -> None:

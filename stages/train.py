@@ -12,7 +12,8 @@ from pathlib import Path
 
 from rpsdet.params import stage_params
 from rpsdet.rounds import round_train_json, round_train_params
-from rpsdet.train.job import TrainJob, checked_config, fit
+from rpsdet.train.fit import fit
+from rpsdet.train.job import TrainJob, checked_config
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,7 +20,7 @@ def _losses(live_dir):
 def test_loss_falls_and_the_best_checkpoint_loads(tiny_splits, tmp_path):
     cfg = TrainConfig(epochs=4, lr=3e-3, **TINY)
     with Live(str(tmp_path / "live"), dvcyaml=None, save_dvc_exp=False) as live:
-        summary = train(cfg, tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt", live)
+        summary = train(cfg, tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt", live=live)
     losses = _losses(tmp_path / "live")
     assert len(losses) == 4 and losses[-1] < 0.7 * losses[0]
     model, config, ckpt = load_checkpoint(tmp_path / "model.pt")

@@ -10,7 +10,8 @@ import torch
 from rpsdet.data.coco import read_coco
 from rpsdet.evaluate.inference import evaluate_dataset
 from rpsdet.model.predict import Detector
-from rpsdet.train.job import TrainJob, fit
+from rpsdet.train.fit import fit
+from rpsdet.train.job import TrainJob
 from rpsdet.train.loop import TrainConfig
 
 TINY = dict(image_size=128, batch_size=4, warmup_steps=3, eval_every=1, ema_decay=0.9, lr=3e-3)

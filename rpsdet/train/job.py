@@ -67,23 +67,15 @@ def run_job(job: TrainJob, dist: Distributed | None = None) -> dict[str, Any]:
     """Train, with dvclive opened by this process only if it is the one that logs (rank 0, or alone)."""
     args = (job.cfg, job.train_json, job.val_json, job.out_path)
     if job.live_dir is None or (dist is not None and not dist.main):
-        return train(*args, None, job.data_version, job.state_path, dist=dist)
+        return train(*args, data_version=job.data_version, state_path=job.state_path, dist=dist)
     from dvclive import Live
 
     resuming = resumable_state(job.state_path, job.cfg) is not None
     with Live(str(job.live_dir), dvcyaml=None, save_dvc_exp=False, resume=resuming) as live:
         live.log_params(job.live_params)
-        summary = train(*args, live, job.data_version, job.state_path, dist=dist)
+        summary = train(*args, live=live, data_version=job.data_version, state_path=job.state_path, dist=dist)
         for key, value in summary.items():
             if isinstance(value, (int, float)):
                 live.summary[key] = value
     return summary
 
-
-def fit(job: TrainJob) -> dict[str, Any]:
-    """Run the job where its config says (train.run_on)."""
-    if job.cfg.run_on == "ray":
-        from rpsdet.train.ray_backend import run_on_ray
-
-        return run_on_ray(job)
-    return run_job(job)
