@@ -69,7 +69,12 @@ def test_import_and_validate_with_the_defaults_keep_95_percent_and_report_leakag
     imported = tmp_path / "data" / "imports" / "hands"
     assert yaml.safe_load((tmp_path / "params.yaml").read_text())["data"]["source"] == "data/imports/hands"
     imported_before = tree_hashes(imported)
-    printed = run(str(REPO / "stages" / "validate.py"), "train") + run(str(REPO / "stages" / "validate.py"), "test")
+
+    def validate(side: str) -> str:  # as dvc.yaml's cmd runs it, data.source being the import
+        return run(str(REPO / "stages" / "validate.py"), side, "data/imports/hands", f"data/validated/{side}",
+                   f"metrics/validation_{side}.json")
+
+    printed = validate("train") + validate("test")
 
     summaries = {s: json.loads((tmp_path / "metrics" / f"validation_{s}.json").read_text()) for s in ("train", "test")}
     inputs = sum(s["input_images"] for s in summaries.values())
