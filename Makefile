@@ -13,7 +13,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 # downloaded wheel in ~/.cache has run a CI disk out of space.
 export PIP_NO_CACHE_DIR := 1
 
-.PHONY: setup demo test gpu-check pictures
+.PHONY: setup demo lint test gpu-check pictures
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -42,7 +42,12 @@ demo: setup
 	@echo
 	@rpsdet summary
 
-test: setup
+# Style first (configured in pyproject.toml): a lint failure stops `make test` before the slow part.
+lint: setup
+	ruff check .
+	ruff format --check .
+
+test: setup lint
 	pytest
 
 # The README's pictures, from a finished run (after make demo): docs/gallery.png, docs/pr_curve.png, docs/phone.png.

@@ -6,12 +6,12 @@ side in one run: today's defaults, and the old limits (40 Mpx, no bound on concu
 replica's peak RSS (VmHWM, reset before each round) is read from /proc. Prints a table, writes
 metrics/bench_decode_memory.json. Usage: python bench/bench_decode_memory.py [--rounds 2]
 """
+
 from __future__ import annotations
 
 import argparse
 import io
 import math
-import sys
 import tempfile
 import threading
 import time
@@ -20,16 +20,14 @@ from pathlib import Path
 import requests
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.checkpoint import save_checkpoint  # noqa: E402
-from rpsdet.model.factory import build_effdet  # noqa: E402
-from rpsdet.serve.auth import UserStore  # noqa: E402
-from rpsdet.serve.config import ServeConfig  # noqa: E402
-from rpsdet.serve.models import served_model  # noqa: E402
-from rpsdet.serve.runner import local_app  # noqa: E402
+from machine import machine_info
+from rpsdet.files import write_json
+from rpsdet.model.checkpoint import save_checkpoint
+from rpsdet.model.factory import build_effdet
+from rpsdet.serve.auth import UserStore
+from rpsdet.serve.config import ServeConfig
+from rpsdet.serve.models import served_model
+from rpsdet.serve.runner import local_app
 
 PASSWORD = "benchmark-password"
 SETTINGS = {"defaults": {}, "old limits": {"max_pixels": 40_000_000, "concurrent_decodes": 8}}
@@ -67,8 +65,14 @@ def upload_round(url: str, token: str, data: bytes, content_type: str) -> list[i
 
     def send() -> None:
         start.wait()
-        codes.append(requests.post(f"{url}/api/v1/detect", data=data, timeout=300, headers={
-            "Authorization": f"Bearer {token}", "Content-Type": content_type}).status_code)
+        codes.append(
+            requests.post(
+                f"{url}/api/v1/detect",
+                data=data,
+                timeout=300,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+            ).status_code
+        )
 
     threads = [threading.Thread(target=send) for _ in range(CONCURRENT)]
     for t in threads:
@@ -81,8 +85,9 @@ def upload_round(url: str, token: str, data: bytes, content_type: str) -> list[i
 def measure(checkpoint: Path, cfg: ServeConfig, rounds: int) -> dict:
     rows = {}
     with local_app([served_model(checkpoint, "model", "bench")], cfg) as url:
-        token = requests.post(f"{url}/api/v1/login", json={"username": "bench", "password": PASSWORD},
-                              timeout=60).json()["token"]
+        token = requests.post(
+            f"{url}/api/v1/login", json={"username": "bench", "password": PASSWORD}, timeout=60
+        ).json()["token"]
         pid = ingress_pid()
         for fmt, content_type in (("PNG", "image/png"), ("JPEG", "image/jpeg")):
             data = worst_case(cfg.limits.max_pixels, fmt)
@@ -95,9 +100,14 @@ def measure(checkpoint: Path, cfg: ServeConfig, rounds: int) -> dict:
                 codes += upload_round(url, token, data, content_type)
                 seconds.append(time.perf_counter() - started)
                 peaks.append(memory_mib(pid)["VmHWM"])
-            rows[fmt] = {"upload_kib": round(len(data) / 1024, 1), "idle_rss_mib": idle, "peak_rss_mib": max(peaks),
-                         "peak_over_idle_mib": round(max(peaks) - idle, 1), "round_s": round(min(seconds), 2),
-                         "status_codes": sorted(set(codes))}
+            rows[fmt] = {
+                "upload_kib": round(len(data) / 1024, 1),
+                "idle_rss_mib": idle,
+                "peak_rss_mib": max(peaks),
+                "peak_over_idle_mib": round(max(peaks) - idle, 1),
+                "round_s": round(min(seconds), 2),
+                "status_codes": sorted(set(codes)),
+            }
     return rows
 
 
@@ -110,24 +120,45 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         checkpoint = tmp / "model.pt"  # untrained: the model's weights do not matter for decode memory
-        save_checkpoint(checkpoint, build_effdet("efficientdet_d0", 128, 3, "group"),
-                        {"arch": "efficientdet_d0", "image_size": 128, "norm": "group",
-                         "class_names": ["rock", "paper", "scissors"]})
+        save_checkpoint(
+            checkpoint,
+            build_effdet("efficientdet_d0", 128, 3, "group"),
+            {
+                "arch": "efficientdet_d0",
+                "image_size": 128,
+                "norm": "group",
+                "class_names": ["rock", "paper", "scissors"],
+            },
+        )
         UserStore(tmp / "users.json").add("bench", PASSWORD)
         for name, limits in SETTINGS.items():
-            cfg = ServeConfig.from_params({"port": 8766, "threads_per_replica": 1, "users_file": str(tmp / "users.json"),
-                                           "secret_file": str(tmp / "secret"), "backend": "torch",
-                                           "limits": {"requests_per_minute": 6000, "burst": 100, **limits}})
-            results[name] = {"max_pixels": cfg.limits.max_pixels, "concurrent_decodes": cfg.limits.concurrent_decodes,
-                             "uploads": measure(checkpoint, cfg, args.rounds)}
+            cfg = ServeConfig.from_params(
+                {
+                    "port": 8766,
+                    "threads_per_replica": 1,
+                    "users_file": str(tmp / "users.json"),
+                    "secret_file": str(tmp / "secret"),
+                    "backend": "torch",
+                    "limits": {"requests_per_minute": 6000, "burst": 100, **limits},
+                }
+            )
+            results[name] = {
+                "max_pixels": cfg.limits.max_pixels,
+                "concurrent_decodes": cfg.limits.concurrent_decodes,
+                "uploads": measure(checkpoint, cfg, args.rounds),
+            }
     print(f"ingress replica memory, {CONCURRENT} concurrent uploads at max_pixels (MiB)")
-    print(f"{'setting':12} {'max_pixels':>11} {'decodes':>8} {'format':6} {'upload KiB':>10} {'idle':>7} "
-          f"{'peak':>7} {'peak-idle':>9} {'round s':>8}")
+    print(
+        f"{'setting':12} {'max_pixels':>11} {'decodes':>8} {'format':6} {'upload KiB':>10} {'idle':>7} "
+        f"{'peak':>7} {'peak-idle':>9} {'round s':>8}"
+    )
     for name, r in results.items():
         for fmt, row in r["uploads"].items():
-            print(f"{name:12} {r['max_pixels']:>11,} {r['concurrent_decodes']:>8} {fmt:6} {row['upload_kib']:>10} "
-                  f"{row['idle_rss_mib']:>7} {row['peak_rss_mib']:>7} {row['peak_over_idle_mib']:>9} "
-                  f"{row['round_s']:>8}")
+            print(
+                f"{name:12} {r['max_pixels']:>11,} {r['concurrent_decodes']:>8} {fmt:6} {row['upload_kib']:>10} "
+                f"{row['idle_rss_mib']:>7} {row['peak_rss_mib']:>7} {row['peak_over_idle_mib']:>9} "
+                f"{row['round_s']:>8}"
+            )
     write_json(Path(args.out), {"machine": machine_info(), "concurrent_uploads": CONCURRENT, "settings": results})
 
 

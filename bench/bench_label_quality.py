@@ -14,6 +14,7 @@ Writes metrics/bench_label_quality.json and prints a table.
 
     python bench/bench_label_quality.py [--models CKPT ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,25 +23,27 @@ import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.data.coco import ImageRecord, read_coco, to_coco_dict  # noqa: E402
-from rpsdet.evaluate.coco_metrics import coco_metrics  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.label_quality import evidence, scoring  # noqa: E402
-from rpsdet.label_quality.measure import injected_noise, precision_recall  # noqa: E402
-from rpsdet.label_quality.predictions import predict  # noqa: E402
-from rpsdet.model.device import set_threads  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
-from rpsdet.params import load_params  # noqa: E402
+from machine import machine_info
+from rpsdet.data.coco import ImageRecord, read_coco, to_coco_dict
+from rpsdet.evaluate.coco_metrics import coco_metrics
+from rpsdet.files import write_json
+from rpsdet.label_quality import evidence, scoring
+from rpsdet.label_quality.measure import injected_noise, precision_recall
+from rpsdet.label_quality.predictions import predict
+from rpsdet.model.device import set_threads
+from rpsdet.model.predict import Detector
+from rpsdet.params import load_params
 
 OLD_FLOOR = 0.05  # the floor before this release
 
 
 def map50(records: list[ImageRecord], preds: list[evidence.Prediction]) -> float:
-    results = [{"image_id": r.id, "category_id": c + 1, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": s}
-               for r, p in zip(records, preds) for c, rows in enumerate(p) for x1, y1, x2, y2, s in rows.tolist()]
+    results = [
+        {"image_id": r.id, "category_id": c + 1, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": s}
+        for r, p in zip(records, preds)
+        for c, rows in enumerate(p)
+        for x1, y1, x2, y2, s in rows.tolist()
+    ]
     return round(coco_metrics(to_coco_dict(records), results)["map50"], 4)
 
 
@@ -53,11 +56,18 @@ def cut(preds: list[evidence.Prediction], floor: float) -> list[evidence.Predict
 def variant(records: list[ImageRecord], preds: list[evidence.Prediction], noisy: set[int], calibrate: bool) -> dict:
     cal = evidence.fit_calibration(records, preds) if calibrate else evidence.Calibration()
     reviews = scoring.review(records, evidence.calibrate(preds, cal))
-    cleanlab_only = [scoring.Review(r.image_id, "", r.cleanlab_score, r.cleanlab_issue, "", [], "", 0.0, False)
-                     for r in sorted(reviews, key=lambda r: (not r.cleanlab_issue, r.cleanlab_score, r.image_id))]
+    cleanlab_only = [
+        scoring.Review(r.image_id, "", r.cleanlab_score, r.cleanlab_issue, "", [], "", 0.0, False)
+        for r in sorted(reviews, key=lambda r: (not r.cleanlab_issue, r.cleanlab_score, r.image_id))
+    ]
     ours, theirs = precision_recall(reviews, noisy), precision_recall(cleanlab_only, noisy)
-    return {"temperature": round(cal.temperature, 3), "shift": round(cal.shift, 3), **{k: ours[k] for k in ("flagged", "precision", "recall", "precision_at_k")},
-            "cleanlab_alone": {k: theirs[k] for k in ("flagged", "precision", "recall", "precision_at_k")}}
+    keys = ("flagged", "precision", "recall", "precision_at_k")
+    return {
+        "temperature": round(cal.temperature, 3),
+        "shift": round(cal.shift, 3),
+        **{k: ours[k] for k in keys},
+        "cleanlab_alone": {k: theirs[k] for k in keys},
+    }
 
 
 def main() -> None:
@@ -83,29 +93,42 @@ def main() -> None:
     sets = {m: per_model[m] for m in per_model}
     if len(cfg["models"]) > 1:
         start = time.perf_counter()
-        sets["average of " + " + ".join(cfg["models"])] = [evidence.fuse(list(x))
-                                                           for x in zip(*(per_model[m] for m in cfg["models"]))]
+        sets["average of " + " + ".join(cfg["models"])] = [
+            evidence.fuse(list(x)) for x in zip(*(per_model[m] for m in cfg["models"]))
+        ]
         seconds["fusion"] = round(time.perf_counter() - start, 1)
     results = []
     for name, preds in sets.items():
-        row = {"models": name, "map50": map50(records, preds), "images": len(records), "noisy": len(noisy),
-               "calibrated": variant(records, preds, noisy, True),
-               "uncalibrated": variant(records, preds, noisy, False),
-               f"calibrated_floor_{OLD_FLOOR}": variant(records, cut(preds, OLD_FLOOR), noisy, True)}
+        row = {
+            "models": name,
+            "map50": map50(records, preds),
+            "images": len(records),
+            "noisy": len(noisy),
+            "calibrated": variant(records, preds, noisy, True),
+            "uncalibrated": variant(records, preds, noisy, False),
+            f"calibrated_floor_{OLD_FLOOR}": variant(records, cut(preds, OLD_FLOOR), noisy, True),
+        }
         results.append(row)
         print(f"scored {name}", flush=True)
-    write_json(Path("metrics/bench_label_quality.json"),
-               {"machine": machine_info(), "score_floor": floor, "predict_seconds": seconds, "results": results})
-    print("| models | test mAP50 | verdict P / R (flagged), calibrated (T) | uncalibrated | floor 0.05 | "
-          "precision@k calibrated / uncalibrated | cleanlab alone P / R (flagged) |")
+    write_json(
+        Path("metrics/bench_label_quality.json"),
+        {"machine": machine_info(), "score_floor": floor, "predict_seconds": seconds, "results": results},
+    )
+    print(
+        "| models | test mAP50 | verdict P / R (flagged), calibrated (T) | uncalibrated | floor 0.05 | "
+        "precision@k calibrated / uncalibrated | cleanlab alone P / R (flagged) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in results:
         c, u, o = r["calibrated"], r["uncalibrated"], r[f"calibrated_floor_{OLD_FLOOR}"]
         cl = c["cleanlab_alone"]
-        print(f"| {r['models']} | {r['map50']} | {c['precision']} / {c['recall']} ({c['flagged']}, "
-              f"T {c['temperature']}, shift {c['shift']}) | {u['precision']} / {u['recall']} ({u['flagged']}) | {o['precision']} / {o['recall']} "
-              f"({o['flagged']}) | {c['precision_at_k']} / {u['precision_at_k']} | {cl['precision']} / "
-              f"{cl['recall']} ({cl['flagged']}) |")
+        print(
+            f"| {r['models']} | {r['map50']} | {c['precision']} / {c['recall']} ({c['flagged']}, "
+            f"T {c['temperature']}, shift {c['shift']}) | {u['precision']} / {u['recall']} ({u['flagged']}) | "
+            f"{o['precision']} / {o['recall']} "
+            f"({o['flagged']}) | {c['precision_at_k']} / {u['precision_at_k']} | {cl['precision']} / "
+            f"{cl['recall']} ({cl['flagged']}) |"
+        )
     print(f"k = {results[0]['noisy']} noisy images of {results[0]['images']}")
 
 

@@ -10,6 +10,7 @@ measured pretrain / demo step ratio; drawing is single-threaded, validation uses
 Prints a table and writes metrics/bench_pretrain.json (with the load average before and after).
 Usage: python bench/bench_pretrain.py [--images 64] [--steps 12] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,6 @@ import itertools
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,20 +26,20 @@ import torch
 from effdet import DetBenchTrain
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import step_fn  # noqa: E402
-from machine import machine_info  # noqa: E402
-
-from rpsdet.classes import CLASS_NAMES  # noqa: E402
-from rpsdet.data.synth import SceneStyle, write_source  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.device import set_threads  # noqa: E402
-from rpsdet.model.factory import build_effdet  # noqa: E402
-from rpsdet.params import deep_merge, load_params  # noqa: E402
-from rpsdet.rounds import round_train_params  # noqa: E402
-from rpsdet.train.dataset import DetectionDataset, collate, train_transform  # noqa: E402
-from rpsdet.train.loop import TrainConfig  # noqa: E402
-from rpsdet.validate.voc_source import validate_voc_source  # noqa: E402
+from bench_train import step_fn
+from machine import machine_info
+from rpsdet.classes import CLASS_NAMES
+from rpsdet.data.synth import SceneStyle, write_source
+from rpsdet.files import write_json
+from rpsdet.model.device import set_threads
+from rpsdet.model.factory import build_effdet
+from rpsdet.params import deep_merge, load_params
+from rpsdet.rounds import round_train_params
+from rpsdet.train.dataset import DetectionDataset, collate
+from rpsdet.train.loop import TrainConfig
+from rpsdet.train.transforms import train_transform
+from rpsdet.validate.config import ValidateConfig
+from rpsdet.validate.run import validate_source
 
 # The demo's round 1 before the pretrain stage: 36 epochs from scratch on the split's train set, 1,620 steps in
 # 8 min 15 s on a quiet 2-core machine (README, make demo table): seconds per step, evaluations included.
@@ -62,12 +62,26 @@ def timed(fn) -> tuple[float, float]:
 
 def draw_and_validate(root: Path, name: str, count: int, style: SceneStyle, synth: dict) -> dict[str, float]:
     raw = root / "raw" / name
-    draw = timed(lambda: write_source(raw, prefix=name, count=count, multi_fraction=0.1, seed=synth["seed"],
-                                      width=synth["width"], height=synth["height"], max_hands=synth["max_hands"],
-                                      style=style))
-    check = timed(lambda: validate_voc_source(raw, root / "validated" / name))
-    return {"draw_ms_per_image": 1000 * draw[0] / count, "draw_cpu_ms_per_image": 1000 * draw[1] / count,
-            "validate_ms_per_image": 1000 * check[0] / count, "validate_cpu_ms_per_image": 1000 * check[1] / count}
+    draw = timed(
+        lambda: write_source(
+            raw,
+            prefix=name,
+            count=count,
+            multi_fraction=0.1,
+            seed=synth["seed"],
+            width=synth["width"],
+            height=synth["height"],
+            max_hands=synth["max_hands"],
+            style=style,
+        )
+    )
+    check = timed(lambda: validate_source(raw, root / "validated" / name, ValidateConfig()))
+    return {
+        "draw_ms_per_image": 1000 * draw[0] / count,
+        "draw_cpu_ms_per_image": 1000 * draw[1] / count,
+        "validate_ms_per_image": 1000 * check[0] / count,
+        "validate_cpu_ms_per_image": 1000 * check[1] / count,
+    }
 
 
 def step_times(loader: DataLoader, step, n: int) -> tuple[list[float], list[float]]:
@@ -99,11 +113,19 @@ def main() -> None:
             sets[name] = draw_and_validate(Path(tmp), name, args.images, style, pre["synth"])
         model = build_effdet(cfg.arch, cfg.image_size, len(CLASS_NAMES), cfg.norm)
         step = step_fn(DetBenchTrain(model).train(), torch.optim.AdamW(model.parameters(), lr=1e-4), cfg.image_size)
-        loaders = {name: DataLoader(DetectionDataset(Path(tmp) / "validated" / name / "annotations.json",
-                                                     train_transform(cfg.image_size, cfg.scale_jitter,
-                                                                     cfg.color_jitter)),
-                                    batch_size=cfg.batch_size, shuffle=True, drop_last=True, collate_fn=collate)
-                   for name in styles}
+        loaders = {
+            name: DataLoader(
+                DetectionDataset(
+                    Path(tmp) / "validated" / name / "annotations.json",
+                    train_transform(cfg.image_size, cfg.scale_jitter, cfg.color_jitter),
+                ),
+                batch_size=cfg.batch_size,
+                shuffle=True,
+                drop_last=True,
+                collate_fn=collate,
+            )
+            for name in styles
+        }
         step_times(loaders["demo"], step, 2)  # warm-up: first steps pay one-off costs
         walls = {name: [] for name in styles}
         cpus = {name: [] for name in styles}
@@ -122,8 +144,11 @@ def main() -> None:
     per_epoch_pretrain = pre["synth"]["train"]["count"] // pretrain_cfg["batch_size"]
     demo_train_images = round(params["synth"]["sources"]["train"]["count"] * params["split"]["train_ratio"])
     per_epoch_round1 = demo_train_images // round1["batch_size"]
-    steps = {"pretrain": pretrain_cfg["epochs"] * per_epoch_pretrain, "round1": round1["epochs"] * per_epoch_round1,
-             "round1_from_scratch": SCRATCH_ROUND1_EPOCHS * per_epoch_round1}
+    steps = {
+        "pretrain": pretrain_cfg["epochs"] * per_epoch_pretrain,
+        "round1": round1["epochs"] * per_epoch_round1,
+        "round1_from_scratch": SCRATCH_ROUND1_EPOCHS * per_epoch_round1,
+    }
     images = pre["synth"]["train"]["count"] + pre["synth"]["val"]["count"]
     p, cores = sets["pretrain"], machine_info()["cores"]
     step_ratio = p["cpu_s_per_step"] / sets["demo"]["cpu_s_per_step"]
@@ -133,24 +158,44 @@ def main() -> None:
         "round1_s": steps["round1"] * REFERENCE_S_PER_STEP,
         "round1_from_scratch_s": steps["round1_from_scratch"] * REFERENCE_S_PER_STEP,
     }
-    estimate["demo_change_s"] = (estimate["pretrain_data_s"] + estimate["pretrain_s"] + estimate["round1_s"]
-                                 - estimate["round1_from_scratch_s"])
-    print(f"| per unit ({cfg.arch}, {cfg.image_size} px, batch {cfg.batch_size}, {threads} threads) | demo style | "
-          f"pretrain style |")
+    estimate["demo_change_s"] = (
+        estimate["pretrain_data_s"] + estimate["pretrain_s"] + estimate["round1_s"] - estimate["round1_from_scratch_s"]
+    )
+    print(
+        f"| per unit ({cfg.arch}, {cfg.image_size} px, batch {cfg.batch_size}, {threads} threads) | demo style | "
+        f"pretrain style |"
+    )
     print("|---|---|---|")
-    for key in ("draw_ms_per_image", "draw_cpu_ms_per_image", "validate_ms_per_image", "validate_cpu_ms_per_image",
-                "s_per_step", "cpu_s_per_step"):
+    for key in (
+        "draw_ms_per_image",
+        "draw_cpu_ms_per_image",
+        "validate_ms_per_image",
+        "validate_cpu_ms_per_image",
+        "s_per_step",
+        "cpu_s_per_step",
+    ):
         print(f"| {key} | {sets['demo'][key]:.3f} | {sets['pretrain'][key]:.3f} |")
     print(f"\npretrain / demo CPU per step: {step_ratio:.3f}; steps: {steps}")
     print(f"| estimated stage cost, quiet {cores}-core machine | s |\n|---|---|")
     for key, value in estimate.items():
         print(f"| {key} | {value:.0f} |")
     print(f"load average before / after: {load_before[0]:.1f} / {load_after[0]:.1f} on {cores} cores")
-    write_json(Path(args.out), {"machine": machine_info(), "threads": threads, "images_per_style": args.images,
-                                "steps_per_set": len(walls["demo"]), "load_average_before": load_before,
-                                "load_average_after": load_after, "per_unit": sets, "step_ratio": step_ratio,
-                                "reference_s_per_step": REFERENCE_S_PER_STEP, "steps": steps,
-                                "estimate_s": {k: round(v, 1) for k, v in estimate.items()}})
+    write_json(
+        Path(args.out),
+        {
+            "machine": machine_info(),
+            "threads": threads,
+            "images_per_style": args.images,
+            "steps_per_set": len(walls["demo"]),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "per_unit": sets,
+            "step_ratio": step_ratio,
+            "reference_s_per_step": REFERENCE_S_PER_STEP,
+            "steps": steps,
+            "estimate_s": {k: round(v, 1) for k, v in estimate.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ working dvc.yaml / dvc.lock / params.yaml, so it pulls exactly what was pushed. 
 
 Usage: python bench/bench_remote.py [--project .]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.machine import machine_info  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
+from machine import machine_info
+from rpsdet.files import write_json
 
 BIN = Path(sys.executable).parent
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -36,8 +36,9 @@ def start_s3(log: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=log.open("w"), stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -46,18 +47,24 @@ def start_s3(log: Path) -> tuple[subprocess.Popen, str]:
                 break
         except OSError:
             if time.time() > deadline or server.poll() is not None:
-                raise RuntimeError(f"moto_server did not start; see {log}")
+                raise RuntimeError(f"moto_server did not start; see {log}") from None
             time.sleep(0.2)
-    boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing",
-                 region_name="us-east-1").create_bucket(Bucket="rpsdet-store")
+    boto3.client(
+        "s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).create_bucket(Bucket="rpsdet-store")
     return server, url
 
 
 def dvc(args: list[str], cwd: Path) -> float:
     """Run one dvc command; seconds it took."""
     started = time.perf_counter()
-    proc = subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **S3_ENV, "DVC_NO_ANALYTICS": "1"})
+    proc = subprocess.run(
+        [str(BIN / "dvc"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **S3_ENV, "DVC_NO_ANALYTICS": "1"},
+    )
     if proc.returncode:
         raise RuntimeError(f"dvc {' '.join(args)} failed in {cwd}:\n{proc.stdout}\n{proc.stderr}")
     return time.perf_counter() - started
@@ -99,9 +106,15 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    result = {"machine": machine_info(), "server": "moto_server (S3 API) on 127.0.0.1", "cache_files": files,
-              "megabytes": round(size / 2**20, 1), "push_s": round(push_s, 1), "pull_s": round(pull_s, 1),
-              "pull_into": "a fresh git clone with an empty DVC cache"}
+    result = {
+        "machine": machine_info(),
+        "server": "moto_server (S3 API) on 127.0.0.1",
+        "cache_files": files,
+        "megabytes": round(size / 2**20, 1),
+        "push_s": round(push_s, 1),
+        "pull_s": round(pull_s, 1),
+        "pull_into": "a fresh git clone with an empty DVC cache",
+    }
     write_json(Path(args.out), result)
     print(f"{'files':>8} {'MiB':>8} {'push s':>8} {'pull s':>8}")
     print(f"{files:>8} {result['megabytes']:>8} {result['push_s']:>8} {result['pull_s']:>8}")

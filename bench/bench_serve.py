@@ -2,13 +2,15 @@
 
 Fixed duration per concurrency level (1, 4, 8); stops by itself. The service holds two versions (the checkpoint and
 --second-checkpoint, default the same file loaded again as another version): the levels use the default version,
-then a mixed-version run alternates the two at the top level. Serving overhead = HTTP p50 at concurrency 1 minus the
-in-process model p50 (same images, same run, same thread count and OpenMP settings), and minus the model time the service itself
-reports for the same requests (steadier on a shared machine). Batching gain = requests/s at the top level with
-batching (`serve.max_batch_size`, or 4 when it resolves to 1) vs without (max_batch_size 1, no batch wait).
+then a mixed-version run alternates the two at the top level. Serving overhead = HTTP p50 at concurrency 1 minus
+the in-process model p50 (same images, same run, same thread count and OpenMP settings), and minus the model time
+the service itself reports for the same requests (steadier on a shared machine). Batching gain = requests/s at the
+top level with batching (`serve.max_batch_size`, or 4 when it resolves to 1) vs without (max_batch_size 1, no batch
+wait).
 Prints a table, writes metrics/bench_serve.json.
 Usage: python bench/bench_serve.py [--checkpoint PATH] [--second-checkpoint PATH] [--duration 10] [--levels 1,4,8]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,19 +27,17 @@ import numpy as np
 import requests
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.data.synth import write_source  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.device import set_threads  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
-from rpsdet.params import load_params  # noqa: E402
-from rpsdet.registry.versions import declared_artifacts  # noqa: E402
-from rpsdet.serve.auth import UserStore  # noqa: E402
-from rpsdet.serve.config import ServeConfig  # noqa: E402
-from rpsdet.serve.models import served_model  # noqa: E402
-from rpsdet.serve.runner import REPLICA_ENV, gpus_per_replica, local_app  # noqa: E402
+from machine import machine_info
+from rpsdet.data.synth import write_source
+from rpsdet.files import write_json
+from rpsdet.model.device import set_threads
+from rpsdet.model.predict import Detector
+from rpsdet.params import load_params
+from rpsdet.registry.versions import declared_artifacts
+from rpsdet.serve.auth import UserStore
+from rpsdet.serve.config import ServeConfig
+from rpsdet.serve.models import served_model
+from rpsdet.serve.runner import REPLICA_ENV, gpus_per_replica, local_app
 
 PASSWORD = "benchmark-password"
 
@@ -59,8 +59,13 @@ def model_p50(checkpoint: Path, images_dir: Path, threads: int, min_score: float
     """In-process predict p50, in a fresh process with a serving replica's environment (REPLICA_ENV and
     OMP_NUM_THREADS are read when the OpenMP runtime loads: this process has loaded it already)."""
     env = {**os.environ, **REPLICA_ENV, "OMP_NUM_THREADS": str(threads)}
-    out = subprocess.run([sys.executable, __file__, "--model-p50-only", str(checkpoint), str(images_dir), str(threads),
-                          str(min_score)], env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--model-p50-only", str(checkpoint), str(images_dir), str(threads), str(min_score)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -83,8 +88,9 @@ def _model_p50_here(checkpoint: Path, images: list[bytes], threads: int, min_sco
     return percentile(times, 50)
 
 
-def load(url: str, token: str, images: list[bytes], concurrency: int, duration: float,
-         versions: tuple[str, ...] = ()) -> dict:
+def load(
+    url: str, token: str, images: list[bytes], concurrency: int, duration: float, versions: tuple[str, ...] = ()
+) -> dict:
     """`concurrency` clients, each sending requests back to back for `duration` seconds; with `versions`, request i
     asks for versions[i % len(versions)] (a wrong version in an answer counts as an error)."""
     latencies: list[float] = []
@@ -102,8 +108,13 @@ def load(url: str, token: str, images: list[bytes], concurrency: int, duration: 
             wanted = versions[i % len(versions)] if versions else None
             started = time.perf_counter()
             try:
-                r = session.post(f"{url}/api/v1/detect", data=images[i % len(images)], headers=headers, timeout=30,
-                                 params={"model": wanted} if wanted else None)
+                r = session.post(
+                    f"{url}/api/v1/detect",
+                    data=images[i % len(images)],
+                    headers=headers,
+                    timeout=30,
+                    params={"model": wanted} if wanted else None,
+                )
                 ok = r.status_code == 200 and (wanted is None or r.json()["model"]["version"] == wanted)
             except requests.RequestException:
                 ok = False
@@ -125,10 +136,17 @@ def load(url: str, token: str, images: list[bytes], concurrency: int, duration: 
     for t in threads:
         t.join()
     wall = time.monotonic() - started
-    return {"concurrency": concurrency, "requests": len(latencies), "errors": errors[0],
-            "rps": round(len(latencies) / wall, 2), "p50_ms": percentile(latencies, 50),
-            "p95_ms": percentile(latencies, 95), "p99_ms": percentile(latencies, 99),
-            "server_p50_ms": percentile(server, 50), "model_p50_ms": percentile(model, 50)}
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "errors": errors[0],
+        "rps": round(len(latencies) / wall, 2),
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "p99_ms": percentile(latencies, 99),
+        "server_p50_ms": percentile(server, 50),
+        "model_p50_ms": percentile(model, 50),
+    }
 
 
 def replica_rss_mib() -> float:
@@ -137,21 +155,33 @@ def replica_rss_mib() -> float:
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if b"ServeReplica:rpsdet:ingress" in (proc / "cmdline").read_bytes():
-                total_kib += int(next(line.split()[1] for line in (proc / "status").read_text().splitlines()
-                                      if line.startswith("VmRSS:")))
+                total_kib += int(
+                    next(
+                        line.split()[1]
+                        for line in (proc / "status").read_text().splitlines()
+                        if line.startswith("VmRSS:")
+                    )
+                )
         except (OSError, StopIteration):
             continue  # the process ended meanwhile, or is a kernel thread without RSS
     return round(total_kib / 1024, 1)
 
 
-def run_config(checkpoints: tuple[Path, Path], cfg: ServeConfig, images: list[bytes], levels: list[int],
-               duration: float, mixed: bool) -> dict:
+def run_config(
+    checkpoints: tuple[Path, Path],
+    cfg: ServeConfig,
+    images: list[bytes],
+    levels: list[int],
+    duration: float,
+    mixed: bool,
+) -> dict:
     """One deployment: the levels on the default version, then (with `mixed`, two versions held) both alternating."""
     models = [served_model(checkpoints[0], "model", "bench-a"), served_model(checkpoints[1], "model", "bench-b")]
     with local_app(models if mixed else models[:1], cfg) as url:
         batch = cfg.batch_size(gpus_per_replica(cfg.num_gpus))
-        token = requests.post(f"{url}/api/v1/login", json={"username": "bench", "password": PASSWORD},
-                              timeout=30).json()["token"]
+        token = requests.post(
+            f"{url}/api/v1/login", json={"username": "bench", "password": PASSWORD}, timeout=30
+        ).json()["token"]
         load(url, token, images, 1, 2.0)  # settle connections and caches; not recorded
         rows = [load(url, token, images, c, duration) for c in levels]
         mixed_row = load(url, token, images, max(levels), duration, ("bench-a", "bench-b")) if mixed else None
@@ -180,16 +210,30 @@ def main() -> None:
         images = sample_images(tmp / "images", args.images)
         UserStore(tmp / "users.json").add("bench", PASSWORD)
         base = ServeConfig.from_params(load_params().get("serve"))
-        base = replace(base, users_file=str(tmp / "users.json"), secret_file=str(tmp / "secret"), port=8765,
-                       limits=replace(base.limits, requests_per_minute=10**9, burst=10**9))
+        base = replace(
+            base,
+            users_file=str(tmp / "users.json"),
+            secret_file=str(tmp / "secret"),
+            port=8765,
+            limits=replace(base.limits, requests_per_minute=10**9, burst=10**9),
+        )
         in_process = model_p50(checkpoint, tmp / "images", base.threads_per_replica, base.min_score)
         default = run_config(checkpoints, base, images, levels, args.duration, mixed=True)
         # The other side of the batching question: batch 4 when the default does not batch, else no batching at
         # all (Ray would still wait batch_wait_timeout_s for a batch of one: zero it for a fair baseline).
         other_batch = 4 if default["max_batch_size"] == 1 else 1
-        other = run_config(checkpoints, replace(base, max_batch_size=other_batch,
-                                                batch_wait_timeout_s=base.batch_wait_timeout_s if other_batch > 1
-                                                else 0.0), images, [max(levels)], args.duration, mixed=False)
+        other = run_config(
+            checkpoints,
+            replace(
+                base,
+                max_batch_size=other_batch,
+                batch_wait_timeout_s=base.batch_wait_timeout_s if other_batch > 1 else 0.0,
+            ),
+            images,
+            [max(levels)],
+            args.duration,
+            mixed=False,
+        )
 
     top, other_top = default["levels"][-1], other["levels"][0]
     batched, unbatched = (other_top, top) if other_batch > 1 else (top, other_top)
@@ -199,29 +243,44 @@ def main() -> None:
     overhead_in_service = round(default["levels"][0]["p50_ms"] - default["levels"][0]["model_p50_ms"], 1)
     gain = round(batched["rps"] / unbatched["rps"], 2) if unbatched["rps"] else float("nan")
     rows = default["levels"] + [default["mixed_versions"], other_top]
-    result = {"machine": machine_info(), "checkpoints": [str(c) for c in checkpoints], "duration_s": args.duration,
-              "layout": "one deployment (ingress holds the models)", "max_batch_size": default["max_batch_size"],
-              "threads_per_replica": base.threads_per_replica, "levels": default["levels"],
-              "mixed_versions_at_max_level": default["mixed_versions"],
-              f"max_batch_size_{other_batch}_at_max_level": other_top, "model_p50_ms_in_process": in_process,
-              "serving_overhead_ms": overhead, "serving_overhead_vs_in_service_model_ms": overhead_in_service,
-              "batching_gain": gain, "batching_compared": [max(other_batch,
-              default["max_batch_size"]), 1], "replica_rss_mib_two_versions": default["rss_mib"],
-              "errors": sum(r["errors"] for r in rows),
-              "targets": {"serving_overhead_ms_max": 5, "errors": 0}}
+    result = {
+        "machine": machine_info(),
+        "checkpoints": [str(c) for c in checkpoints],
+        "duration_s": args.duration,
+        "layout": "one deployment (ingress holds the models)",
+        "max_batch_size": default["max_batch_size"],
+        "threads_per_replica": base.threads_per_replica,
+        "levels": default["levels"],
+        "mixed_versions_at_max_level": default["mixed_versions"],
+        f"max_batch_size_{other_batch}_at_max_level": other_top,
+        "model_p50_ms_in_process": in_process,
+        "serving_overhead_ms": overhead,
+        "serving_overhead_vs_in_service_model_ms": overhead_in_service,
+        "batching_gain": gain,
+        "batching_compared": [max(other_batch, default["max_batch_size"]), 1],
+        "replica_rss_mib_two_versions": default["rss_mib"],
+        "errors": sum(r["errors"] for r in rows),
+        "targets": {"serving_overhead_ms_max": 5, "errors": 0},
+    }
     write_json(Path(args.out), result)
 
     print("| run | concurrency | requests/s | p50 ms | p95 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|---|")
     labels = [f"default version, batch {default['max_batch_size']}"] * len(levels) + [
-        "two versions alternating", f"batch {other_batch}"]
+        "two versions alternating",
+        f"batch {other_batch}",
+    ]
     for label, r in zip(labels, rows):
-        print(f"| {label} | {r['concurrency']} | {r['rps']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | "
-              f"{r['errors']} |")
-    print(f"\nin-process model p50 {in_process} ms; serving overhead {overhead} ms (target <= 5), "
-          f"{overhead_in_service} ms against the model time inside the service; batching gain "
-          f"{gain}x (batch {max(other_batch, default['max_batch_size'])} over 1 at concurrency {max(levels)}); "
-          f"serving replica RSS with two versions {default['rss_mib']} MiB -> {args.out}")
+        print(
+            f"| {label} | {r['concurrency']} | {r['rps']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | "
+            f"{r['errors']} |"
+        )
+    print(
+        f"\nin-process model p50 {in_process} ms; serving overhead {overhead} ms (target <= 5), "
+        f"{overhead_in_service} ms against the model time inside the service; batching gain "
+        f"{gain}x (batch {max(other_batch, default['max_batch_size'])} over 1 at concurrency {max(levels)}); "
+        f"serving replica RSS with two versions {default['rss_mib']} MiB -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

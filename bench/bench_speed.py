@@ -4,12 +4,12 @@ Every comparison is interleaved (round-robin over the variants, medians), so mac
 Prints tables and writes metrics/bench_speed.json.
 Usage: python bench/bench_speed.py [--sizes 256 512] [--no-compile] [--sections floor profile inference training]
 """
+
 from __future__ import annotations
 
 import argparse
 import itertools
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -19,25 +19,25 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import make_data  # noqa: E402
-from machine import machine_info  # noqa: E402
-from speed_profile import breakdown, count_flops, dense_rate_gflops  # noqa: E402
-from speed_variants import inference_detectors, train_step, workdir  # noqa: E402
-
-from rpsdet.classes import CLASS_NAMES  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.device import set_threads  # noqa: E402
-from rpsdet.model.factory import build_effdet  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
-from rpsdet.train.dataset import DetectionDataset, collate, train_transform  # noqa: E402
+from bench_train import make_data
+from machine import machine_info
+from rpsdet.classes import CLASS_NAMES
+from rpsdet.files import write_json
+from rpsdet.model.device import set_threads
+from rpsdet.model.factory import build_effdet
+from rpsdet.model.predict import Detector
+from rpsdet.train.dataset import DetectionDataset, collate
+from rpsdet.train.transforms import train_transform
+from speed_profile import breakdown, count_flops, dense_rate_gflops
+from speed_variants import inference_detectors, train_step, workdir
 
 TRAIN_SIZE, TRAIN_BATCH = 256, 8
 MIN_SCORE = 0.05  # serve.min_score: what a served request runs with (evaluation uses 0.001)
 
 
-def interleaved(variants: dict[str, Callable[[], object]], rounds: int,
-                per_round: int = 1) -> dict[str, tuple[float, float]]:
+def interleaved(
+    variants: dict[str, Callable[[], object]], rounds: int, per_round: int = 1
+) -> dict[str, tuple[float, float]]:
     """(median, best) seconds per call of each variant, timed round-robin. On a shared 2-core machine a process
     that loses a core mid-op stalls in OpenMP barriers, so `best` is the fairer estimate of a variant's own speed."""
     times: dict[str, list[float]] = {name: [] for name in variants}
@@ -64,14 +64,16 @@ def floor_section(threads: int, sizes: list[int]) -> dict:
         model = build_effdet("efficientdet_d0", size, len(CLASS_NAMES), "group")
         x = torch.randn(1, 3, size, size)
         with torch.inference_mode():
-            infer = count_flops(lambda: model.eval()(x))
+            infer = count_flops(lambda m=model, x=x: m.eval()(x))
         # backward ~ 2x forward. Not counted directly: FlopCounterMode's convolution_backward ignores `groups`
         # (torch 2.14), so it counts depthwise backward convs 64-1000x too high.
         train = 3 * infer * TRAIN_BATCH
         out["per_size"][size] = {
-            "infer_gflops_per_image": round(infer / 1e9, 3), "train_gflops_per_step": round(train / 1e9, 2),
+            "infer_gflops_per_image": round(infer / 1e9, 3),
+            "train_gflops_per_step": round(train / 1e9, 2),
             "infer_floor_ms_per_image": round(infer / best / 1e6, 2),
-            "train_floor_s_per_step": round(train / best / 1e9, 3)}
+            "train_floor_s_per_step": round(train / best / 1e9, 3),
+        }
     return out
 
 
@@ -88,8 +90,9 @@ def profile_section(sizes: list[int], images: list[np.ndarray], threads: int) ->
         boxes = [torch.tensor([[10.0, 10.0, size / 2, size / 2], [size / 3, size / 4, size - 5, size - 9]])] * 8
         labels = [torch.tensor([0, 2])] * TRAIN_BATCH
         step(batch, boxes, labels)
-        out[size] = {"infer_torch_eager_bs1_ms": breakdown(lambda: detector.predict(images[:1], MIN_SCORE), iters),
-                     "train_step_bs8_ms": breakdown(lambda: step(batch, boxes, labels), max(1, iters // 2))}
+        infer = breakdown(lambda d=detector: d.predict(images[:1], MIN_SCORE), iters)
+        train = breakdown(lambda s=step, b=batch, x=boxes, y=labels: s(b, x, y), max(1, iters // 2))
+        out[size] = {"infer_torch_eager_bs1_ms": infer, "train_step_bs8_ms": train}
     torch.set_num_threads(threads)
     return out
 
@@ -110,22 +113,33 @@ def inference_section(sizes: list[int], threads: int, images: list[np.ndarray], 
                     det.predict(batch, MIN_SCORE)
                     warm[name] = time.perf_counter() - started
                     det.predict(batch, MIN_SCORE)
-                fns = {name: (lambda d=det: d.predict(batch, MIN_SCORE)) for name, (det, _) in detectors.items()}
+                fns = {name: (lambda d=det, b=batch: d.predict(b, MIN_SCORE)) for name, (det, _) in detectors.items()}
                 medians = interleaved(fns, rounds=10 if size <= 256 else 4)
                 base = medians["torch eager"][1]
-                out[size][f"bs{bs}"] = {name: {"ms_per_image": round(1000 * best / bs, 2),
-                                               "median_ms_per_image": round(1000 * m / bs, 2),
-                                               "speedup_vs_eager": round(base / best, 2),
-                                               "build_s": round(detectors[name][1], 2),
-                                               "first_call_s": round(warm[name], 2)}
-                                        for name, (m, best) in medians.items()}
+                out[size][f"bs{bs}"] = {
+                    name: {
+                        "ms_per_image": round(1000 * best / bs, 2),
+                        "median_ms_per_image": round(1000 * m / bs, 2),
+                        "speedup_vs_eager": round(base / best, 2),
+                        "build_s": round(detectors[name][1], 2),
+                        "first_call_s": round(warm[name], 2),
+                    }
+                    for name, (m, best) in medians.items()
+                }
     return out
 
 
 def loader_batches(splits: Path, workers: int) -> Iterator:
     dataset = DetectionDataset(splits / "train.json", train_transform(TRAIN_SIZE, 0.25, 0.3), TRAIN_SIZE)
-    loader = DataLoader(dataset, batch_size=TRAIN_BATCH, shuffle=True, drop_last=True, collate_fn=collate,
-                        num_workers=workers, persistent_workers=workers > 0)
+    loader = DataLoader(
+        dataset,
+        batch_size=TRAIN_BATCH,
+        shuffle=True,
+        drop_last=True,
+        collate_fn=collate,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
     return itertools.chain.from_iterable(itertools.repeat(loader))
 
 
@@ -141,8 +155,7 @@ def training_section(threads: int, compile_: bool, rounds: int) -> dict:
         "full data pipeline, workers 1": (train_step(TRAIN_SIZE), loader_batches(splits, 1), threads),
     }
     if compile_:
-        variants["torch.compile (inductor)"] = (train_step(TRAIN_SIZE, compile_=True), itertools.repeat(fixed),
-                                                threads)
+        variants["torch.compile (inductor)"] = (train_step(TRAIN_SIZE, compile_=True), itertools.repeat(fixed), threads)
     first_loss, warm_s = {}, {}
     for name, (step, batches, n) in variants.items():  # same seed: the first step's loss must agree
         torch.set_num_threads(n)
@@ -155,22 +168,32 @@ def training_section(threads: int, compile_: bool, rounds: int) -> dict:
     def call(step, batches, n):
         torch.set_num_threads(n)
         step(*next(batches))
+
     fns = {name: (lambda v=v: call(*v)) for name, v in variants.items()}
     medians = interleaved(fns, rounds=rounds, per_round=2)
     torch.set_num_threads(threads)
     base = medians["eager, GroupNorm (baseline)"][1]
-    return {name: {"s_per_step": round(best, 3), "median_s_per_step": round(m, 3),
-                   "images_per_s": round(TRAIN_BATCH / best, 1), "speedup_vs_baseline": round(base / best, 2),
-                   "first_step_s": round(warm_s[name], 1), "first_loss": round(first_loss[name], 4)}
-            for name, (m, best) in medians.items()}
+    return {
+        name: {
+            "s_per_step": round(best, 3),
+            "median_s_per_step": round(m, 3),
+            "images_per_s": round(TRAIN_BATCH / best, 1),
+            "speedup_vs_baseline": round(base / best, 2),
+            "first_step_s": round(warm_s[name], 1),
+            "first_loss": round(first_loss[name], 4),
+        }
+        for name, (m, best) in medians.items()
+    }
 
 
 def print_tables(result: dict) -> None:
     print("\n| size | inference GFLOPs/img | floor ms/img | train GFLOPs/step (bs 8) | floor s/step |")
     print("|---|---|---|---|---|")
     for size, f in result.get("floor", {}).get("per_size", {}).items():
-        print(f"| {size} | {f['infer_gflops_per_image']} | {f['infer_floor_ms_per_image']} | "
-              f"{f['train_gflops_per_step']} | {f['train_floor_s_per_step']} |")
+        print(
+            f"| {size} | {f['infer_gflops_per_image']} | {f['infer_floor_ms_per_image']} | "
+            f"{f['train_gflops_per_step']} | {f['train_floor_s_per_step']} |"
+        )
     print(f"dense rate (GFLOP/s): {result.get('floor', {}).get('dense_gflops')}")
     for size, parts in result.get("profile", {}).items():
         for what, table in parts.items():
@@ -182,35 +205,51 @@ def print_tables(result: dict) -> None:
     for size, by_bs in result.get("inference", {}).items():
         for bs, rows in by_bs.items():
             for name, r in rows.items():
-                print(f"| {size} | {bs[2:]} | {name} | {r['ms_per_image']} | {r['median_ms_per_image']} | "
-                      f"{r['speedup_vs_eager']}x | "
-                      f"{r['build_s']} | {r['first_call_s']} |")
-    print(f"\n| training variant ({TRAIN_SIZE} px, batch {TRAIN_BATCH}) | s/step best | s/step median | images/s | "
-          "vs baseline | first step s | first loss |")
+                print(
+                    f"| {size} | {bs[2:]} | {name} | {r['ms_per_image']} | {r['median_ms_per_image']} | "
+                    f"{r['speedup_vs_eager']}x | "
+                    f"{r['build_s']} | {r['first_call_s']} |"
+                )
+    print(
+        f"\n| training variant ({TRAIN_SIZE} px, batch {TRAIN_BATCH}) | s/step best | s/step median | images/s | "
+        "vs baseline | first step s | first loss |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, r in result.get("training", {}).items():
-        print(f"| {name} | {r['s_per_step']} | {r['median_s_per_step']} | {r['images_per_s']} | "
-              f"{r['speedup_vs_baseline']}x | "
-              f"{r['first_step_s']} | {r['first_loss']} |")
+        print(
+            f"| {name} | {r['s_per_step']} | {r['median_s_per_step']} | {r['images_per_s']} | "
+            f"{r['speedup_vs_baseline']}x | "
+            f"{r['first_step_s']} | {r['first_loss']} |"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--no-compile", action="store_true",
-                        help="skip torch.compile (minutes of compiling per shape; tried at 256 px only)")
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="skip torch.compile (minutes of compiling per shape; tried at 256 px only)",
+    )
     parser.add_argument("--sections", nargs="+", default=["floor", "profile", "inference", "training"])
     parser.add_argument("--train-rounds", type=int, default=4)
     parser.add_argument("--out", default="metrics/bench_speed.json")
     args = parser.parse_args()
     threads = set_threads(0)
     images = camera_images(4)
-    result: dict = {"machine": machine_info(), "arch": "efficientdet_d0", "norm": "group", "min_score": MIN_SCORE,
-                    "note": "2-core machine shared with other work: compare ratios within one run"}
-    sections = {"floor": lambda: floor_section(threads, args.sizes),
-                "profile": lambda: profile_section(args.sizes, images, threads),
-                "inference": lambda: inference_section(args.sizes, threads, images, not args.no_compile),
-                "training": lambda: training_section(threads, not args.no_compile, args.train_rounds)}
+    result: dict = {
+        "machine": machine_info(),
+        "arch": "efficientdet_d0",
+        "norm": "group",
+        "min_score": MIN_SCORE,
+        "note": "2-core machine shared with other work: compare ratios within one run",
+    }
+    sections = {
+        "floor": lambda: floor_section(threads, args.sizes),
+        "profile": lambda: profile_section(args.sizes, images, threads),
+        "inference": lambda: inference_section(args.sizes, threads, images, not args.no_compile),
+        "training": lambda: training_section(threads, not args.no_compile, args.train_rounds),
+    }
     for name, run in sections.items():
         if name in args.sections:
             result[name] = run()

@@ -12,6 +12,7 @@ Needs the split files: `dvc repro split` writes data/splits/<split.version>/{tra
 --train-json/--val-json/--test-json. Prints a table and writes metrics/bench_time_to_map.json.
 Usage: python bench/bench_time_to_map.py [--recipes baseline,mosaic] [--epochs 36] [--target 0.9] [--image-size 192]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,16 +21,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.data.coco import read_coco, to_coco_dict  # noqa: E402
-from rpsdet.evaluate.coco_metrics import coco_metrics  # noqa: E402
-from rpsdet.evaluate.run import evaluate_dataset  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
-from rpsdet.params import load_params  # noqa: E402
-from rpsdet.train.loop import TrainConfig, train  # noqa: E402
+from machine import machine_info
+from rpsdet.data.coco import read_coco, to_coco_dict
+from rpsdet.evaluate.coco_metrics import coco_metrics
+from rpsdet.evaluate.inference import evaluate_dataset
+from rpsdet.files import write_json
+from rpsdet.model.predict import Detector
+from rpsdet.params import load_params
+from rpsdet.train.loop import TrainConfig, train
 
 # Overrides on top of params.yaml's train settings.
 RECIPES: dict[str, dict[str, Any]] = {
@@ -45,25 +44,42 @@ def test_scores(checkpoint: Path, test_json: Path, device: str) -> dict[str, flo
     multi = [r for r in read_coco(test_json) if len(r.boxes) >= 2]
     ids = {r.id for r in multi}
     multi_metrics = coco_metrics(to_coco_dict(multi), [d for d in results if d["image_id"] in ids])
-    return {"test_map50": metrics["map50"], "test_map": metrics["map"],
-            "test_map50_multi": multi_metrics["map50"], "test_multi_images": len(multi)}
+    return {
+        "test_map50": metrics["map50"],
+        "test_map": metrics["map"],
+        "test_map50_multi": multi_metrics["map50"],
+        "test_multi_images": len(multi),
+    }
 
 
 def run_recipe(cfg: TrainConfig, target: float, paths: dict[str, Path], workdir: Path) -> dict[str, Any]:
     curve: list[dict[str, float]] = []
 
     def reached(epoch: int, stats: dict[str, float]) -> bool:
-        curve.append({"epoch": epoch, "train_seconds": round(stats["train_seconds"], 2),
-                      "val_map50": stats["val/map50"], "val_map": stats["val/map"]})
+        curve.append(
+            {
+                "epoch": epoch,
+                "train_seconds": round(stats["train_seconds"], 2),
+                "val_map50": stats["val/map50"],
+                "val_map": stats["val/map"],
+            }
+        )
         return stats["val/map50"] >= target
 
     checkpoint = workdir / "model.pt"
     summary = train(cfg, paths["train"], paths["val"], checkpoint, stop_when=reached)
     hit = next((row for row in curve if row["val_map50"] >= target), None)
-    return {"reached": hit is not None, "epoch": hit and hit["epoch"], "train_seconds": hit and hit["train_seconds"],
-            "epochs_run": summary["epochs_run"], "train_seconds_run": summary["train_seconds"],
-            "best_val_map50": max(row["val_map50"] for row in curve), "images_per_s": summary["images_per_s"],
-            **test_scores(checkpoint, paths["test"], summary["device"]), "curve": curve}
+    return {
+        "reached": hit is not None,
+        "epoch": hit and hit["epoch"],
+        "train_seconds": hit and hit["train_seconds"],
+        "epochs_run": summary["epochs_run"],
+        "train_seconds_run": summary["train_seconds"],
+        "best_val_map50": max(row["val_map50"] for row in curve),
+        "images_per_s": summary["images_per_s"],
+        **test_scores(checkpoint, paths["test"], summary["device"]),
+        "curve": curve,
+    }
 
 
 def main() -> None:
@@ -82,15 +98,26 @@ def main() -> None:
     if unknown := sorted(set(names) - set(RECIPES)):
         parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
     splits = Path("data/splits") / params["split"]["version"]
-    paths = {"train": args.train_json or splits / "train.json", "val": args.val_json or splits / "val.json",
-             "test": args.test_json or splits / "test.json"}
+    paths = {
+        "train": args.train_json or splits / "train.json",
+        "val": args.val_json or splits / "val.json",
+        "test": args.test_json or splits / "test.json",
+    }
     if missing := [str(p) for p in paths.values() if not p.is_file()]:
-        sys.exit(f"missing {', '.join(missing)}: run `dvc repro split` first, or pass --train-json/--val-json/"
-                 f"--test-json")
+        sys.exit(
+            f"missing {', '.join(missing)}: run `dvc repro split` first, or pass --train-json/--val-json/--test-json"
+        )
 
     base = params["train"]
-    fixed = {"eval_every": 1, "early_stop_patience": 0, "resume": False, "backend": "local", "init_from": None,
-             "epochs": args.epochs or base["epochs"], "image_size": args.image_size or base["image_size"]}
+    fixed = {
+        "eval_every": 1,
+        "early_stop_patience": 0,
+        "resume": False,
+        "run_on": "local",
+        "init_from": None,
+        "epochs": args.epochs or base["epochs"],
+        "image_size": args.image_size or base["image_size"],
+    }
     results: dict[str, Any] = {}
     for name in names:
         cfg = TrainConfig.from_params({**base, **RECIPES[name], **fixed})
@@ -98,16 +125,28 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             results[name] = {"overrides": RECIPES[name], **run_recipe(cfg, args.target, paths, Path(tmp))}
 
-    print(f"\n| recipe | val mAP50 >= {args.target} at epoch | train s to it | test mAP50 | test mAP50, >= 2 hands "
-          f"| best val mAP50 | epochs run |")
+    print(
+        f"\n| recipe | val mAP50 >= {args.target} at epoch | train s to it | test mAP50 | test mAP50, >= 2 hands "
+        f"| best val mAP50 | epochs run |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, r in results.items():
         epoch, seconds = (r["epoch"], f"{r['train_seconds']:.0f}") if r["reached"] else ("not reached", "-")
-        print(f"| {name} | {epoch} | {seconds} | {r['test_map50']:.3f} | {r['test_map50_multi']:.3f} "
-              f"({r['test_multi_images']} images) | {r['best_val_map50']:.3f} | {r['epochs_run']} |")
-    write_json(args.out, {"machine": machine_info(), "target_val_map50": args.target, "max_epochs": fixed["epochs"],
-                          "image_size": fixed["image_size"], "data": {k: str(v) for k, v in paths.items()},
-                          "recipes": results})
+        print(
+            f"| {name} | {epoch} | {seconds} | {r['test_map50']:.3f} | {r['test_map50_multi']:.3f} "
+            f"({r['test_multi_images']} images) | {r['best_val_map50']:.3f} | {r['epochs_run']} |"
+        )
+    write_json(
+        args.out,
+        {
+            "machine": machine_info(),
+            "target_val_map50": args.target,
+            "max_epochs": fixed["epochs"],
+            "image_size": fixed["image_size"],
+            "data": {k: str(v) for k, v in paths.items()},
+            "recipes": results,
+        },
+    )
 
 
 if __name__ == "__main__":

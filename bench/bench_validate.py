@@ -6,13 +6,13 @@ is one, which separates the validator's compute from the disk's cost of writing 
 
 Usage: python bench/bench_validate.py [--images 1000] [--size 640] [--workers 0]
 """
+
 from __future__ import annotations
 
 import argparse
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import time
 from io import BytesIO
@@ -21,12 +21,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from rpsdet.data.voc import VocObject, VocRecord, write_voc  # noqa: E402
-from rpsdet.files import write_json  # noqa: E402
-from rpsdet.validate.config import ValidateConfig  # noqa: E402
-from rpsdet.validate.images import dhash, thumbnail  # noqa: E402
-from rpsdet.validate.run import validate_source  # noqa: E402
+from rpsdet.data.formats.voc import VocObject, VocRecord, write_voc
+from rpsdet.files import write_json
+from rpsdet.validate.config import ValidateConfig
+from rpsdet.validate.images import dhash, thumbnail
+from rpsdet.validate.run import validate_source
 
 
 def make_source(root: Path, count: int, size: int) -> list[Path]:
@@ -36,13 +35,19 @@ def make_source(root: Path, count: int, size: int) -> list[Path]:
     paths = []
     for i in range(count):
         c = rng.uniform(30, 220, (3, 3))
-        img = (c[0] * xx[..., None] + c[1] * yy[..., None] + c[2] * (1 - xx[..., None]) * 0.5
-               + rng.normal(0, 12, (size, size, 3)))
+        img = (
+            c[0] * xx[..., None]
+            + c[1] * yy[..., None]
+            + c[2] * (1 - xx[..., None]) * 0.5
+            + rng.normal(0, 12, (size, size, 3))
+        )
         path = root / "JPEGImages" / f"b_{i:05d}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(path, quality=90)
-        write_voc(root / "Annotations" / f"b_{i:05d}.xml",
-                  VocRecord(path.name, size, size, 3, [VocObject("rock", (size * 0.2, size * 0.2, size * 0.6, size * 0.7))]))
+        write_voc(
+            root / "Annotations" / f"b_{i:05d}.xml",
+            VocRecord(path.name, size, size, 3, [VocObject("rock", (size * 0.2, size * 0.2, size * 0.6, size * 0.7))]),
+        )
         paths.append(path)
     return paths
 
@@ -106,8 +111,11 @@ def main() -> None:
         plain_loop(paths[:50])  # warm the page cache for both contenders
         loop_s = min(plain_loop(paths) for _ in range(2))
         disk_s = time_validator(src, Path(tmp) / "out", args.workers, args.images)
-        ram_s = time_validator(src, ram / f"rpsdet-bench-{os.getpid()}", args.workers, args.images) \
-            if ram.is_dir() else None
+        ram_s = (
+            time_validator(src, ram / f"rpsdet-bench-{os.getpid()}", args.workers, args.images)
+            if ram.is_dir()
+            else None
+        )
         costs = per_image_ms(paths[:300], Path(tmp) / "copies")
     result = {
         "images": args.images,
@@ -121,16 +129,23 @@ def main() -> None:
         "speedup_output_in_ram": round(loop_s / ram_s, 2) if ram_s else None,
         "per_image_ms_one_process": costs,
         "validator_does": "read + sha256 + full decode + EXIF + dHash and colour thumbnail + copy to the clean "
-                          "dataset (pool) + "
-                          "duplicate search + annotation checks + report",
+        "dataset (pool) + "
+        "duplicate search + annotation checks + report",
     }
     write_json(Path(args.out), result)
-    ram_row = (f"| rpsdet validate, clean dataset written to RAM (/dev/shm) | {result['validator_output_in_ram_images_per_s']}"
-               f" | {result['speedup_output_in_ram']}x |\n" if ram_s else "")
-    print(f"| contender | images/s | vs loop |\n|---|---|---|\n"
-          f"| plain PIL full-decode loop, 1 process | {result['plain_pil_loop_images_per_s']} | 1.00x |\n"
-          f"| rpsdet validate, {result['workers']} processes, clean dataset written to disk | "
-          f"{result['validator_images_per_s']} | {result['speedup']}x |\n{ram_row}")
+    ram_row = (
+        f"| rpsdet validate, clean dataset written to RAM (/dev/shm) | "
+        f"{result['validator_output_in_ram_images_per_s']}"
+        f" | {result['speedup_output_in_ram']}x |\n"
+        if ram_s
+        else ""
+    )
+    print(
+        f"| contender | images/s | vs loop |\n|---|---|---|\n"
+        f"| plain PIL full-decode loop, 1 process | {result['plain_pil_loop_images_per_s']} | 1.00x |\n"
+        f"| rpsdet validate, {result['workers']} processes, clean dataset written to disk | "
+        f"{result['validator_images_per_s']} | {result['speedup']}x |\n{ram_row}"
+    )
     print("per image, one process (ms): " + ", ".join(f"{k} {v}" for k, v in costs.items()))
 
 

@@ -14,6 +14,7 @@ Budgeted runs take as many steps as the machine allows, so "steps" differs betwe
 load average before and after is recorded. Prints a table and writes metrics/bench_warm_start.json (--out).
 Usage: python bench/bench_warm_start.py [--frames 400] [--minutes 4] [--threads 2] [--pretrain models/pretrain/model.pt]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info  # noqa: E402
-
 from rpsdet.data.importer import import_export  # noqa: E402
 from rpsdet.data.realistic import write_roboflow_export  # noqa: E402
 from rpsdet.data.split import write_splits  # noqa: E402
@@ -46,8 +46,14 @@ from rpsdet.validate.report import summary_table  # noqa: E402
 from rpsdet.validate.run import validate_source  # noqa: E402
 
 STARTS = ("none", "synthetic")
-VALIDATION_KEYS = ("input_images", "kept_images", "quarantined_images", "background_images", "near_duplicate_images",
-                   "leakage_images")
+VALIDATION_KEYS = (
+    "input_images",
+    "kept_images",
+    "quarantined_images",
+    "background_images",
+    "near_duplicate_images",
+    "leakage_images",
+)
 
 
 def prepare_data(root: Path, params: dict[str, Any], frames: int, seed: int) -> dict[str, Any]:
@@ -62,8 +68,13 @@ def prepare_data(root: Path, params: dict[str, Any], frames: int, seed: int) -> 
         print(summary_table(summary))
         validation[side] = {k: summary[k] for k in VALIDATION_KEYS if k in summary}
     split = params["split"]
-    counts = write_splits(root / "validated" / "train", root / "validated" / "test", root / "splits" / split["version"],
-                          split["train_ratio"], split["seed"])
+    counts = write_splits(
+        root / "validated" / "train",
+        root / "validated" / "test",
+        root / "splits" / split["version"],
+        split["train_ratio"],
+        split["seed"],
+    )
     print(f"split {split['version']}: {counts}")
     return {"fixture": fixture, "import_split_by": plan.split_by, "validation": validation, "split": counts}
 
@@ -71,8 +82,14 @@ def prepare_data(root: Path, params: dict[str, Any], frames: int, seed: int) -> 
 def start_config(params: dict[str, Any], start: str, pretrain: Path, minutes: float, threads: int) -> TrainConfig:
     """Round 1's training settings with only the starting point, the time budget and the threads changed.
     `synthetic` loads --pretrain as init_from, as a Ray worker gets it (rpsdet.train.job.TrainJob.absolute)."""
-    overrides = {"pretrained": start, "init_from": str(pretrain.resolve()) if start == "synthetic" else None,
-                 "max_minutes": minutes, "threads": threads, "backend": "local", "resume": False}
+    overrides = {
+        "pretrained": start,
+        "init_from": str(pretrain.resolve()) if start == "synthetic" else None,
+        "max_minutes": minutes,
+        "threads": threads,
+        "backend": "local",
+        "resume": False,
+    }
     return checked_config({**round_train_params(params, "round1"), **overrides}, f"bench_warm_start ({start})")
 
 
@@ -83,24 +100,38 @@ def run_start(cfg: TrainConfig, splits: Path, workdir: Path, params: dict[str, A
     ev = params["evaluate"]
     detector = Detector.from_checkpoint(checkpoint, summary["device"], ev["backend"])
     outputs = EvalOutputs(workdir / "eval", workdir / "eval.json", workdir / "slices.json", workdir / "plots")
-    metrics = evaluate_model(detector, splits / "test.json", outputs, ev["score_threshold"],
-                             SliceThresholds(**ev["slices"]), gallery=False)
+    metrics = evaluate_model(
+        detector, splits / "test.json", outputs, ev["score_threshold"], SliceThresholds(**ev["slices"]), gallery=False
+    )
     leak_free = metrics["leak_free"]
-    return {"steps": summary["steps"], "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"],
-            "seconds": summary["seconds"], "images_per_s": summary["images_per_s"],
-            "best_val_map50": summary["best_val_map50"], "best_val_map": summary["best_val_map"],
-            "best_epoch": summary["best_epoch"], "test_images": metrics["images"],
-            "test_map50": metrics["map50"], "test_map": metrics["map"], "test_leaked_images": metrics["leaked_images"],
-            "leak_free_images": leak_free["images"],
-            "leak_free_map50": leak_free["map50"] if leak_free["images"] else None,
-            "leak_free_map": leak_free["map"] if leak_free["images"] else None}
+    return {
+        "steps": summary["steps"],
+        "epochs_run": summary["epochs_run"],
+        "train_seconds": summary["train_seconds"],
+        "seconds": summary["seconds"],
+        "images_per_s": summary["images_per_s"],
+        "best_val_map50": summary["best_val_map50"],
+        "best_val_map": summary["best_val_map"],
+        "best_epoch": summary["best_epoch"],
+        "test_images": metrics["images"],
+        "test_map50": metrics["map50"],
+        "test_map": metrics["map"],
+        "test_leaked_images": metrics["leaked_images"],
+        "leak_free_images": leak_free["images"],
+        "leak_free_map50": leak_free["map50"] if leak_free["images"] else None,
+        "leak_free_map": leak_free["map"] if leak_free["images"] else None,
+    }
 
 
 def pretrain_info(path: Path) -> dict[str, Any]:
     """What the starting checkpoint is: its data version, epoch and val mAP50 at save time."""
     ckpt = read_checkpoint(path)
-    return {"path": str(path), "data_version": ckpt["config"].get("data_version"), "epoch": ckpt.get("epoch"),
-            "val_map50": (ckpt.get("val_metrics") or {}).get("map50")}
+    return {
+        "path": str(path),
+        "data_version": ckpt["config"].get("data_version"),
+        "epoch": ckpt.get("epoch"),
+        "val_map50": (ckpt.get("val_metrics") or {}).get("map50"),
+    }
 
 
 def fmt(value: float | None) -> str:
@@ -109,8 +140,12 @@ def fmt(value: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=400,
-                        help="source frames of the fixture: train ones written 3x, 10 %% go to test (400: ~40)")
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=400,
+        help="source frames of the fixture: train ones written 3x, 10 %% go to test (400: ~40)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="the fixture's seed (training uses train.seed)")
     parser.add_argument("--minutes", type=float, default=4.0, help="train.max_minutes of each run")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of both runs")
@@ -138,21 +173,39 @@ def main() -> None:
     load_after = os.getloadavg()
 
     cfg = configs["none"]
-    print(f"\n{args.frames} fixture frames; round-1 recipe ({cfg.arch}, {cfg.image_size} px, batch {cfg.batch_size}, "
-          f"lr {cfg.lr:g}, warmup {cfg.warmup_steps} steps), {args.minutes:g} training minutes each, {threads} threads")
+    print(
+        f"\n{args.frames} fixture frames; round-1 recipe ({cfg.arch}, {cfg.image_size} px, batch {cfg.batch_size}, "
+        f"lr {cfg.lr:g}, warmup {cfg.warmup_steps} steps), {args.minutes:g} training minutes each, {threads} threads"
+    )
     print("| start | steps | train s | wall s | test mAP50 | test mAP | leak-free mAP50 |")
     print("|---|---|---|---|---|---|---|")
     for start, r in results.items():
-        print(f"| {start} | {r['steps']} | {r['train_seconds']:.0f} | {r['seconds']:.0f} | {r['test_map50']:.3f} | "
-              f"{r['test_map']:.3f} | {fmt(r['leak_free_map50'])} ({r['leak_free_images']} of {r['test_images']} "
-              "images) |")
-    print(f"load average before / after: {load_before[0]:.1f} / {load_after[0]:.1f} on {machine_info()['cores']} "
-          f"cores; data {data['seconds']:.0f} s, whole run {time.perf_counter() - started:.0f} s")
+        print(
+            f"| {start} | {r['steps']} | {r['train_seconds']:.0f} | {r['seconds']:.0f} | {r['test_map50']:.3f} | "
+            f"{r['test_map']:.3f} | {fmt(r['leak_free_map50'])} ({r['leak_free_images']} of {r['test_images']} "
+            "images) |"
+        )
+    print(
+        f"load average before / after: {load_before[0]:.1f} / {load_after[0]:.1f} on {machine_info()['cores']} "
+        f"cores; data {data['seconds']:.0f} s, whole run {time.perf_counter() - started:.0f} s"
+    )
     shared = {k: v for k, v in vars(cfg).items() if k not in ("pretrained", "init_from")}
-    write_json(args.out, {"machine": machine_info(), "threads": threads, "frames": args.frames,
-                          "fixture_seed": args.seed, "max_minutes": args.minutes, "load_average_before": load_before,
-                          "load_average_after": load_after, "pretrain": pretrain_info(args.pretrain),
-                          "train": shared, "data": data, "starts": results})
+    write_json(
+        args.out,
+        {
+            "machine": machine_info(),
+            "threads": threads,
+            "frames": args.frames,
+            "fixture_seed": args.seed,
+            "max_minutes": args.minutes,
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "pretrain": pretrain_info(args.pretrain),
+            "train": shared,
+            "data": data,
+            "starts": results,
+        },
+    )
 
 
 if __name__ == "__main__":

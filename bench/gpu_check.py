@@ -7,7 +7,7 @@ recorded in the table and the JSON with its message while the others still run:
              images/s over the training steps and peak GPU memory
   serve      `rpsdet serve`'s app (local_app) with serve.num_gpus auto: the replica must really hold the GPU; p50/p99
              at concurrency 1, 8 and 32 for max_batch_size 1, 8 and 16, and the batching gain over 1
-  ray_train  train.backend ray, one worker, use_gpu true (Ray Train's nccl process group)
+  ray_train  train.run_on ray, one worker, use_gpu true (Ray Train's nccl process group)
 Prints a table, writes metrics/bench_gpu.json (machine and GPU recorded) and exits 1 unless every part passed.
 
 Without a CUDA GPU it prints one line and exits 0, writing nothing: metrics/bench_gpu.json is the committed record of
@@ -16,6 +16,7 @@ a real GPU run, and a CPU machine must not overwrite it with a note that it has 
 not run) and writes its JSON to the temp folder unless --out is given.
 Usage: python bench/gpu_check.py [--cpu-dry-run] [--parts inference,train,serve,ray_train] [--out PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,10 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
-
-from rpsdet.files import write_json  # noqa: E402
+from machine import machine_info
+from rpsdet.files import write_json
 
 if TYPE_CHECKING:
     from rpsdet.serve.config import ServeConfig
@@ -82,20 +81,47 @@ class Sizes:
 
 
 def gpu_sizes() -> Sizes:
-    return Sizes(device="cuda", image_size=512, batch_size=16, train_images=160, warmup_epochs=1, epochs=4,
-                 loader_workers=min(8, len(os.sched_getaffinity(0)) // 2), threads=None, ray_epochs=2,
-                 infer_batches=(1, 8), infer_calls=30, serve_images=16, serve_batch_sizes=(1, 8, 16),
-                 serve_levels=(1, 8, 32), serve_duration_s=4.0,
-                 budgets_s={"inference": 70, "train": 100, "serve": 170, "ray_train": 100})
+    return Sizes(
+        device="cuda",
+        image_size=512,
+        batch_size=16,
+        train_images=160,
+        warmup_epochs=1,
+        epochs=4,
+        loader_workers=min(8, len(os.sched_getaffinity(0)) // 2),
+        threads=None,
+        ray_epochs=2,
+        infer_batches=(1, 8),
+        infer_calls=30,
+        serve_images=16,
+        serve_batch_sizes=(1, 8, 16),
+        serve_levels=(1, 8, 32),
+        serve_duration_s=4.0,
+        budgets_s={"inference": 70, "train": 100, "serve": 170, "ray_train": 100},
+    )
 
 
 def dry_run_sizes() -> Sizes:
     # One thread per process: on a shared CPU, two OpenMP threads waiting on each other at every barrier ran
     # predict 20-100x slower than one thread (measured on the 2-core machine under load).
-    return Sizes(device="cpu", image_size=128, batch_size=2, train_images=10, warmup_epochs=1, epochs=1,
-                 loader_workers=0, threads=1, ray_epochs=1, infer_batches=(1, 8), infer_calls=3, serve_images=4,
-                 serve_batch_sizes=(1, 8, 16), serve_levels=(1, 2, 4), serve_duration_s=1.5,
-                 budgets_s={"inference": 1200, "train": 1200, "serve": 1800, "ray_train": 1200})  # a shared CPU
+    return Sizes(
+        device="cpu",
+        image_size=128,
+        batch_size=2,
+        train_images=10,
+        warmup_epochs=1,
+        epochs=1,
+        loader_workers=0,
+        threads=1,
+        ray_epochs=1,
+        infer_batches=(1, 8),
+        infer_calls=3,
+        serve_images=4,
+        serve_batch_sizes=(1, 8, 16),
+        serve_levels=(1, 2, 4),
+        serve_duration_s=1.5,
+        budgets_s={"inference": 1200, "train": 1200, "serve": 1800, "ray_train": 1200},
+    )  # a shared CPU
 
 
 class Checks:
@@ -111,16 +137,27 @@ class Checks:
 
 # ---------------------------------------------------------------- what the parts share (each makes its own copy)
 
+
 def train_config(s: Sizes, **overrides: Any) -> TrainConfig:
     """params.yaml `train:` as `rpsdet` trains it, at this check's size and schedule."""
     from rpsdet.params import load_params
     from rpsdet.train.loop import TrainConfig
 
     cfg = TrainConfig.from_params(load_params().get("train") or {})
-    settings = {"image_size": s.image_size, "batch_size": s.batch_size, "epochs": s.epochs, "eval_every": s.epochs,
-                "early_stop_patience": 0, "device": s.device, "workers": s.loader_workers, "resume": False,
-                "init_from": None, "backend": "local", "ray_address": None,
-                "threads": cfg.threads if s.threads is None else s.threads}
+    settings = {
+        "image_size": s.image_size,
+        "batch_size": s.batch_size,
+        "epochs": s.epochs,
+        "eval_every": s.epochs,
+        "early_stop_patience": 0,
+        "device": s.device,
+        "loader_workers": s.loader_workers,
+        "resume": False,
+        "init_from": None,
+        "run_on": "local",
+        "ray_address": None,
+        "threads": cfg.threads if s.threads is None else s.threads,
+    }
     return replace(cfg, **{**settings, **overrides})
 
 
@@ -128,13 +165,21 @@ def synthetic_splits(work: Path, s: Sizes) -> Path:
     """Synthetic VOC sources at the training size (4:3), validated and split as the pipeline does."""
     from rpsdet.data.split import write_splits
     from rpsdet.data.synth import write_source
-    from rpsdet.validate.voc_source import validate_voc_source
+    from rpsdet.validate.config import ValidateConfig
+    from rpsdet.validate.run import validate_source
 
     height = s.image_size * 3 // 4
     for name, count in (("train", s.train_images), ("test", 4)):
-        write_source(work / "raw" / name, prefix=name, count=count, multi_fraction=0.3, seed=17, width=s.image_size,
-                     height=height)
-        validate_voc_source(work / "raw" / name, work / "validated" / name)
+        write_source(
+            work / "raw" / name,
+            prefix=name,
+            count=count,
+            multi_fraction=0.3,
+            seed=17,
+            width=s.image_size,
+            height=height,
+        )
+        validate_source(work / "raw" / name, work / "validated" / name, ValidateConfig())
     write_splits(work / "validated" / "train", work / "validated" / "test", work / "splits", 0.9, seed=0)
     return work / "splits"
 
@@ -149,8 +194,9 @@ def untrained_checkpoint(work: Path, s: Sizes) -> Path:
     cfg = train_config(s)
     path = work / "untrained.pt"
     model = build_effdet(cfg.arch, s.image_size, len(CLASS_NAMES), cfg.norm)
-    save_checkpoint(path, model, {"arch": cfg.arch, "image_size": s.image_size, "norm": cfg.norm,
-                                  "class_names": list(CLASS_NAMES)})
+    save_checkpoint(
+        path, model, {"arch": cfg.arch, "image_size": s.image_size, "norm": cfg.norm, "class_names": list(CLASS_NAMES)}
+    )
     return path
 
 
@@ -169,6 +215,7 @@ def serve_params() -> dict[str, Any]:
 
 # ---------------------------------------------------------------- the parts
 
+
 def part_inference(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
     """End-to-end predict (letterbox, network, NMS, copy back) on the torch backend; predict returns host arrays,
     so each call is synchronised with the GPU."""
@@ -185,8 +232,9 @@ def part_inference(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
     min_score = ServeConfig.from_params(serve_params()).min_score  # what a serving replica asks for
     arrays = [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in sample_jpegs(work, 8)]
     detector = Detector.from_checkpoint(untrained_checkpoint(work, s), s.device, "torch")
-    checks.expect("the detector's weights are on cuda",
-                  next(detector.bench.parameters()).device.type == "cuda", gpu_only=True)
+    checks.expect(
+        "the detector's weights are on cuda", next(detector.bench.parameters()).device.type == "cuda", gpu_only=True
+    )
     figures: dict[str, Any] = {"image_size": s.image_size, "min_score": min_score, "weights": "untrained (timing)"}
     for batch_size in s.infer_batches:
         batch = [arrays[i % len(arrays)] for i in range(batch_size)]
@@ -203,7 +251,8 @@ def part_inference(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
 
 
 def part_train(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
-    from rpsdet.train.job import TrainJob, fit
+    from rpsdet.train.fit import fit
+    from rpsdet.train.job import TrainJob
 
     splits = synthetic_splits(work, s)
     cfg = train_config(s)
@@ -219,20 +268,30 @@ def part_train(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
     checks.expect("peak GPU memory recorded", bool(peak_mib), gpu_only=True)
     checks.expect("a checkpoint was written", out.is_file())
     checks.expect("training steps were timed", summary["steps"] > 0 and summary["images_per_s"] > 0)
-    figures = {"image_size": s.image_size, "batch_size": s.batch_size, "arch": cfg.arch, "norm": cfg.norm,
-               "autocast": "bfloat16" if summary["device"].startswith("cuda") else "off (the loop uses it on CUDA)",
-               "loader_workers": cfg.workers, "steps": summary["steps"], "images_per_s": summary["images_per_s"],
-               "train_seconds": summary["train_seconds"], "peak_memory_allocated_mib": peak_mib,
-               "peak_over": "training steps and the final evaluation", "device": summary["device"]}
+    figures = {
+        "image_size": s.image_size,
+        "batch_size": s.batch_size,
+        "arch": cfg.arch,
+        "norm": cfg.norm,
+        "autocast": "bfloat16" if summary["device"].startswith("cuda") else "off (the loop uses it on CUDA)",
+        "loader_workers": cfg.loader_workers,
+        "steps": summary["steps"],
+        "images_per_s": summary["images_per_s"],
+        "train_seconds": summary["train_seconds"],
+        "peak_memory_allocated_mib": peak_mib,
+        "peak_over": "training steps and the final evaluation",
+        "device": summary["device"],
+    }
     peak = f"peak {peak_mib / 1024:.2f} GiB" if peak_mib else "peak memory: GPU only"
-    return {"figures": figures,
-            "summary": f"{s.image_size} px, batch {s.batch_size}, autocast {figures['autocast'].split()[0]}: "
-                       f"{summary['images_per_s']} images/s over {summary['steps']} steps, {peak}"}
+    return {
+        "figures": figures,
+        "summary": f"{s.image_size} px, batch {s.batch_size}, autocast {figures['autocast'].split()[0]}: "
+        f"{summary['images_per_s']} images/s over {summary['steps']} steps, {peak}",
+    }
 
 
 def part_serve(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
     from bench_serve import load  # the same load generator as bench/bench_serve.py
-
     from rpsdet.serve.auth import UserStore
     from rpsdet.serve.config import ServeConfig
     from rpsdet.serve.models import served_model
@@ -241,10 +300,17 @@ def part_serve(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
     images = sample_jpegs(work, s.serve_images)
     UserStore(work / "users.json").add("bench", PASSWORD)
     base = ServeConfig.from_params(serve_params())
-    base = replace(base, num_gpus="auto", replicas=1, autoscaling=None, users_file=str(work / "users.json"),
-                   secret_file=str(work / "secret"), port=free_port(),
-                   limits=replace(base.limits, requests_per_minute=10**9, burst=10**9),
-                   threads_per_replica=base.threads_per_replica if s.threads is None else s.threads)
+    base = replace(
+        base,
+        num_gpus="auto",
+        replicas=1,
+        autoscaling=None,
+        users_file=str(work / "users.json"),
+        secret_file=str(work / "secret"),
+        port=free_port(),
+        limits=replace(base.limits, requests_per_minute=10**9, burst=10**9),
+        threads_per_replica=base.threads_per_replica if s.threads is None else s.threads,
+    )
     models = [served_model(checkpoint, "model", "gpu-check")]
     runs = {}
     for batch in s.serve_batch_sizes:
@@ -252,29 +318,51 @@ def part_serve(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
         cfg = replace(base, max_batch_size=batch, batch_wait_timeout_s=0.0 if batch == 1 else base.batch_wait_timeout_s)
         runs[batch] = serve_levels(models, cfg, images, s, load)
     top = max(s.serve_levels)
-    gains = {f"batch{b}_over_batch1_at_{c}": round(rps(runs[b], c) / rps(runs[1], c), 2) if rps(runs[1], c) else None
-             for b in s.serve_batch_sizes if b != 1 for c in s.serve_levels}
-    checks.expect("serve.num_gpus auto resolved to 1 GPU per replica",
-                  all(run["num_gpus_resolved"] == 1.0 for run in runs.values()), gpu_only=True)
-    checks.expect("Ray accounts 1 GPU to the serving replica",
-                  all(run["ray_gpus_in_use"] == 1.0 for run in runs.values()), gpu_only=True)
-    checks.expect("GPU memory in use rose >= 100 MiB as the replica loaded",
-                  all((run["gpu_memory_rise_mib"] or 0) >= 100 for run in runs.values()), gpu_only=True)
+    gains = {
+        f"batch{b}_over_batch1_at_{c}": round(rps(runs[b], c) / rps(runs[1], c), 2) if rps(runs[1], c) else None
+        for b in s.serve_batch_sizes
+        if b != 1
+        for c in s.serve_levels
+    }
+    checks.expect(
+        "serve.num_gpus auto resolved to 1 GPU per replica",
+        all(run["num_gpus_resolved"] == 1.0 for run in runs.values()),
+        gpu_only=True,
+    )
+    checks.expect(
+        "Ray accounts 1 GPU to the serving replica",
+        all(run["ray_gpus_in_use"] == 1.0 for run in runs.values()),
+        gpu_only=True,
+    )
+    checks.expect(
+        "GPU memory in use rose >= 100 MiB as the replica loaded",
+        all((run["gpu_memory_rise_mib"] or 0) >= 100 for run in runs.values()),
+        gpu_only=True,
+    )
     errors = sum(row["errors"] for run in runs.values() for row in run["levels"])
     checks.expect("0 failed requests", errors == 0)
-    figures = {"image_size": s.image_size, "duration_s_per_level": s.serve_duration_s,
-               "batch_wait_timeout_s": base.batch_wait_timeout_s, "threads_per_replica": base.threads_per_replica,
-               "runs": {f"max_batch_size_{b}": run for b, run in runs.items()}, "batching_gain": gains,
-               "errors": errors}
-    headline = ", ".join(f"batch {b}: {gains[f'batch{b}_over_batch1_at_{top}']}x" for b in s.serve_batch_sizes
-                         if b != 1)
+    figures = {
+        "image_size": s.image_size,
+        "duration_s_per_level": s.serve_duration_s,
+        "batch_wait_timeout_s": base.batch_wait_timeout_s,
+        "threads_per_replica": base.threads_per_replica,
+        "runs": {f"max_batch_size_{b}": run for b, run in runs.items()},
+        "batching_gain": gains,
+        "errors": errors,
+    }
+    headline = ", ".join(
+        f"batch {b}: {gains[f'batch{b}_over_batch1_at_{top}']}x" for b in s.serve_batch_sizes if b != 1
+    )
     first = runs[s.serve_batch_sizes[0]]
-    return {"figures": figures,
-            "summary": f"replica on {first['replica_device']}; batching gain at concurrency {top}: {headline}"}
+    return {
+        "figures": figures,
+        "summary": f"replica on {first['replica_device']}; batching gain at concurrency {top}: {headline}",
+    }
 
 
-def serve_levels(models: list[ServedModel], cfg: ServeConfig, images: list[bytes], s: Sizes,
-                 load: Callable[..., dict]) -> dict[str, Any]:
+def serve_levels(
+    models: list[ServedModel], cfg: ServeConfig, images: list[bytes], s: Sizes, load: Callable[..., dict]
+) -> dict[str, Any]:
     """One deployment: where the replica runs (evidence read while it runs), then load at every concurrency."""
     import requests
 
@@ -287,17 +375,25 @@ def serve_levels(models: list[ServedModel], cfg: ServeConfig, images: list[bytes
         held = ray_gpus_in_use(expected=cfg.replicas * resolved)
         used_after = device_memory_used_mib() if on_gpu else None
         rise = round(used_after - used_before, 1) if on_gpu else None
-        token = requests.post(f"{url}/api/v1/login", json={"username": "bench", "password": PASSWORD},
-                              timeout=30).json()["token"]
+        token = requests.post(
+            f"{url}/api/v1/login", json={"username": "bench", "password": PASSWORD}, timeout=30
+        ).json()["token"]
         load(url, token, images, 1, 1.0)  # settle connections and caches; not recorded
         levels = [load(url, token, images, c, s.serve_duration_s) for c in s.serve_levels]
         largest = largest_batch(url, token, images, max(s.serve_levels))
-    return {"num_gpus_resolved": resolved, "ray_gpus_in_use": held, "gpu_memory_rise_mib": rise,
-            "replica_device": "cuda" if resolved else "cpu", "largest_batch_seen": largest, "levels": levels}
+    return {
+        "num_gpus_resolved": resolved,
+        "ray_gpus_in_use": held,
+        "gpu_memory_rise_mib": rise,
+        "replica_device": "cuda" if resolved else "cpu",
+        "largest_batch_seen": largest,
+        "levels": levels,
+    }
 
 
 def part_ray_train(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
-    from rpsdet.train.job import TrainJob, fit
+    from rpsdet.train.fit import fit
+    from rpsdet.train.job import TrainJob
 
     os.environ.pop("RAY_ADDRESS", None)  # a private local Ray: the figures describe this machine
     # Evidence of the nccl process group: Ray's workers inherit this environment, and NCCL writes its log here.
@@ -305,8 +401,7 @@ def part_ray_train(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
     os.environ["NCCL_DEBUG_FILE"] = str(work / "nccl.%h.%p.log")
     splits = synthetic_splits(work, s)
     use_gpu = s.device == "cuda"
-    cfg = train_config(s, backend="ray", num_workers=1, use_gpu=use_gpu, epochs=s.ray_epochs,
-                       eval_every=s.ray_epochs)
+    cfg = train_config(s, run_on="ray", ray_workers=1, use_gpu=use_gpu, epochs=s.ray_epochs, eval_every=s.ray_epochs)
     started = time.perf_counter()
     summary = fit(TrainJob(cfg, splits / "train.json", splits / "val.json", work / "ray_model.pt"))
     wall = round(time.perf_counter() - started, 1)
@@ -314,22 +409,37 @@ def part_ray_train(s: Sizes, work: Path, checks: Checks) -> dict[str, Any]:
     checks.expect("Ray Train ran with use_gpu", summary["use_gpu"] is True, gpu_only=True)
     checks.expect("the worker trained on cuda", summary["device"].startswith("cuda"), gpu_only=True)
     checks.expect("one worker", summary["world_size"] == 1 and len(summary["ranks"]) == 1)
-    figures = {"image_size": s.image_size, "batch_size": s.batch_size, "num_workers": 1, "use_gpu": summary["use_gpu"],
-               "device": summary["device"], "process_group": "nccl" if summary["use_gpu"] else "gloo",
-               "process_group_source": "Ray Train's default for use_gpu (not read back from the worker)",
-               "nccl_debug_log_written": bool(nccl_logs), "steps": summary["steps"],
-               "images_per_s": summary["images_per_s"], "wall_s_with_ray_start_and_eval": wall}
-    return {"figures": figures,
-            "summary": f"1 worker on {summary['device']}, use_gpu {summary['use_gpu']}, {figures['process_group']}"
-                       f"{' (NCCL log seen)' if nccl_logs else ''}: {summary['images_per_s']} images/s, {wall} s "
-                       f"with Ray start"}
+    figures = {
+        "image_size": s.image_size,
+        "batch_size": s.batch_size,
+        "num_workers": 1,
+        "use_gpu": summary["use_gpu"],
+        "device": summary["device"],
+        "process_group": "nccl" if summary["use_gpu"] else "gloo",
+        "process_group_source": "Ray Train's default for use_gpu (not read back from the worker)",
+        "nccl_debug_log_written": bool(nccl_logs),
+        "steps": summary["steps"],
+        "images_per_s": summary["images_per_s"],
+        "wall_s_with_ray_start_and_eval": wall,
+    }
+    return {
+        "figures": figures,
+        "summary": f"1 worker on {summary['device']}, use_gpu {summary['use_gpu']}, {figures['process_group']}"
+        f"{' (NCCL log seen)' if nccl_logs else ''}: {summary['images_per_s']} images/s, {wall} s "
+        f"with Ray start",
+    }
 
 
 PARTS: dict[str, Callable[[Sizes, Path, Checks], dict[str, Any]]] = {
-    "inference": part_inference, "train": part_train, "serve": part_serve, "ray_train": part_ray_train}
+    "inference": part_inference,
+    "train": part_train,
+    "serve": part_serve,
+    "ray_train": part_ray_train,
+}
 
 
 # ---------------------------------------------------------------- small helpers of the serve part
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -367,8 +477,12 @@ def largest_batch(url: str, token: str, images: list[bytes], concurrency: int, r
     import requests
 
     def one(i: int) -> int | None:
-        r = requests.post(f"{url}/api/v1/detect", data=images[i % len(images)], timeout=60,
-                          headers={"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"})
+        r = requests.post(
+            f"{url}/api/v1/detect",
+            data=images[i % len(images)],
+            timeout=60,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"},
+        )
         return r.json().get("batch_size") if r.status_code == 200 else None
 
     with ThreadPoolExecutor(concurrency) as pool:
@@ -377,6 +491,7 @@ def largest_batch(url: str, token: str, images: list[bytes], concurrency: int, r
 
 
 # ---------------------------------------------------------------- running parts in their own processes
+
 
 def run_child(name: str, sizes: Sizes, work: Path, result_path: Path) -> None:
     """The child process: run one part and write its result (or its error) as JSON."""
@@ -411,7 +526,8 @@ def run_part(command: list[str], result_path: Path, log_path: Path, budget_s: fl
     result: dict[str, Any] = json.loads(result_path.read_text()) if result_path.is_file() else {}
     if over_budget:
         result["error"] = f"over its {budget_s:.0f} s budget: stopped" + (
-            f" ({result['error']})" if result.get("error") else "")
+            f" ({result['error']})" if result.get("error") else ""
+        )
     elif "error" not in result and not result_path.is_file():
         result["error"] = f"the part's process exited with rc {rc} and no result"
     failed_checks = [what for what, verdict in result.get("checks", {}).items() if verdict == "FAIL"]
@@ -453,20 +569,35 @@ def no_gpu_reason() -> str | None:
         return f"torch {torch.__version__} is a CPU-only build"
     why = "; ".join(str(w.message).splitlines()[0] for w in caught) or "no NVIDIA driver or device found"
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return (f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA GPU: {why}"
-            + (f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""))
+    return f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA GPU: {why}" + (
+        f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
+    )
 
 
 def gpu_info() -> dict[str, Any]:
     props = torch.cuda.get_device_properties(0)
     try:
-        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=30).stdout.strip() or None
+        driver = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.TimeoutExpired):
         driver = None
-    return {"name": props.name, "count": torch.cuda.device_count(), "capability": f"{props.major}.{props.minor}",
-            "memory_gib": round(props.total_memory / 2**30, 1), "torch_cuda": torch.version.cuda,
-            "cudnn": torch.backends.cudnn.version(), "driver": driver, "bf16": torch.cuda.is_bf16_supported()}
+    return {
+        "name": props.name,
+        "count": torch.cuda.device_count(),
+        "capability": f"{props.major}.{props.minor}",
+        "memory_gib": round(props.total_memory / 2**30, 1),
+        "torch_cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+        "driver": driver,
+        "bf16": torch.cuda.is_bf16_supported(),
+    }
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -474,18 +605,28 @@ def print_table(result: dict[str, Any]) -> None:
     print("|---|---|---|---|")
     for name, part in result["parts"].items():
         verdict = "pass" if part["ok"] else "FAIL"
-        print(f"| {name} | {verdict} | {part['seconds']} ({part['budget_s']:.0f}) | "
-              f"{part.get('summary', '') if part['ok'] else part['error']} |")
+        print(
+            f"| {name} | {verdict} | {part['seconds']} ({part['budget_s']:.0f}) | "
+            f"{part.get('summary', '') if part['ok'] else part['error']} |"
+        )
     serve = result["parts"].get("serve", {}).get("figures")
     if serve:
         print("\n| serve max_batch_size | concurrency | requests/s | p50 ms | p99 ms | errors | largest batch seen |")
         print("|---|---|---|---|---|---|---|")
         for key, run in serve["runs"].items():
             for row in run["levels"]:
-                print(f"| {key.rsplit('_', 1)[1]} | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
-                      f"{row['p99_ms']} | {row['errors']} | {run['largest_batch_seen']} |")
-    not_run = sorted({what for part in result["parts"].values() for what, verdict in part.get("checks", {}).items()
-                      if verdict == NOT_RUN})
+                print(
+                    f"| {key.rsplit('_', 1)[1]} | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
+                    f"{row['p99_ms']} | {row['errors']} | {run['largest_batch_seen']} |"
+                )
+    not_run = sorted(
+        {
+            what
+            for part in result["parts"].values()
+            for what, verdict in part.get("checks", {}).items()
+            if verdict == NOT_RUN
+        }
+    )
     if not_run:
         print(f"\nGPU-only checks not run on CPU: {'; '.join(not_run)}")
 
@@ -517,8 +658,10 @@ def main() -> int:
     out = Path(args.out or default_out)
     result = run_parts(parts, sizes, args.cpu_dry_run, out)
     print_table(result)
-    print(f"\n{'all parts passed' if result['all_passed'] else 'SOME PARTS FAILED'} in {result['total_seconds']} s "
-          f"-> {out}")
+    print(
+        f"\n{'all parts passed' if result['all_passed'] else 'SOME PARTS FAILED'} in {result['total_seconds']} s "
+        f"-> {out}"
+    )
     return 0 if result["all_passed"] else 1
 
 
@@ -528,8 +671,12 @@ def run_parts(parts: list[str], sizes: Sizes, dry_run: bool, out: Path) -> dict[
     machine = machine_info()
     if not dry_run:
         machine["gpu"] = gpu_info()
-    result: dict[str, Any] = {"mode": "cpu dry run" if dry_run else "gpu", "machine": machine,
-                              "sizes": asdict(sizes), "parts": {}}
+    result: dict[str, Any] = {
+        "mode": "cpu dry run" if dry_run else "gpu",
+        "machine": machine,
+        "sizes": asdict(sizes),
+        "parts": {},
+    }
     work_root = Path(tempfile.mkdtemp(prefix="rpsdet-gpu-check-"))
     started = time.monotonic()
     try:
@@ -542,8 +689,12 @@ def run_parts(parts: list[str], sizes: Sizes, dry_run: bool, out: Path) -> dict[
             command = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--work", str(work)]
             command += ["--cpu-dry-run"] if dry_run else []
             if budget < MIN_PART_S:
-                part = {"ok": False, "error": f"not started: {max(budget, 0):.0f} s left in the 8-minute limit",
-                        "seconds": 0.0, "budget_s": round(max(budget, 0), 1)}
+                part = {
+                    "ok": False,
+                    "error": f"not started: {max(budget, 0):.0f} s left in the 8-minute limit",
+                    "seconds": 0.0,
+                    "budget_s": round(max(budget, 0), 1),
+                }
             else:
                 part = run_part(command, work / "result.json", work / "log.txt", budget)
             result["parts"][name] = part
@@ -554,6 +705,7 @@ def run_parts(parts: list[str], sizes: Sizes, dry_run: bool, out: Path) -> dict[
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
     return result
+
 
 if __name__ == "__main__":
     sys.exit(main())

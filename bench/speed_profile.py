@@ -4,6 +4,7 @@ Used by bench_speed.py. Conv ops are told apart by their weight shape (depthwise
 group, pointwise 1 x 1, dense otherwise); loss, anchor matching, post-processing (top-k + NMS) and the optimizer are
 marked with record_function ranges and everything below a range is charged to it.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,9 +15,13 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-RANGES = {"rpsdet::anchor_matching": "loss: anchor matching", "rpsdet::loss": "loss: focal + box",
-          "rpsdet::post_process": "post-process: top-k + NMS",
-          "rpsdet::preprocess": "pre-process: letterbox + normalise", "rpsdet::optimizer": "optimizer + EMA + clip"}
+RANGES = {
+    "rpsdet::anchor_matching": "loss: anchor matching",
+    "rpsdet::loss": "loss: focal + box",
+    "rpsdet::post_process": "post-process: top-k + NMS",
+    "rpsdet::preprocess": "pre-process: letterbox + normalise",
+    "rpsdet::optimizer": "optimizer + EMA + clip",
+}
 
 
 def conv_kind(name: str, shapes: list) -> str:
@@ -83,8 +88,10 @@ def dense_rate_gflops(threads: int, bursts: int = 15, seconds: float = 0.2) -> d
     x = torch.randn(4, 128, 64, 64)
     rates = {}
     with torch.inference_mode():
-        for name, fn, flops in (("matmul_1024", lambda: a @ b, 2 * 1024**3),
-                                ("conv3x3_128ch", lambda: conv(x), 2 * 4 * 128 * 128 * 9 * 64 * 64)):
+        for name, fn, flops in (
+            ("matmul_1024", lambda: a @ b, 2 * 1024**3),
+            ("conv3x3_128ch", lambda: conv(x), 2 * 4 * 128 * 128 * 9 * 64 * 64),
+        ):
             fn()
             best = 0.0
             for _ in range(bursts):
@@ -95,4 +102,3 @@ def dense_rate_gflops(threads: int, bursts: int = 15, seconds: float = 0.2) -> d
                 best = max(best, flops * n / (time.perf_counter() - started))
             rates[name] = round(best / 1e9, 1)
     return rates
-

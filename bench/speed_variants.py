@@ -2,6 +2,7 @@
 
 Each builder returns a ready callable plus its one-off cost (export / compile seconds), so the table can show both.
 """
+
 from __future__ import annotations
 
 import copy
@@ -45,8 +46,9 @@ def onnx_net(model: EfficientDet, image_size: int, threads: int, workdir: Path) 
     return OnnxNet(export_onnx(model, image_size, workdir / f"net_{image_size}.onnx"), threads)
 
 
-def inference_detectors(model: EfficientDet, image_size: int, threads: int, workdir: Path,
-                        compile_: bool) -> dict[str, tuple[Detector, float]]:
+def inference_detectors(
+    model: EfficientDet, image_size: int, threads: int, workdir: Path, compile_: bool
+) -> dict[str, tuple[Detector, float]]:
     """name -> (Detector sharing effdet's post-processing, seconds to build its network)."""
     builders: dict[str, Callable[[], Callable | None]] = {
         "torch eager": lambda: None,
@@ -59,8 +61,10 @@ def inference_detectors(model: EfficientDet, image_size: int, threads: int, work
     out = {}
     for name, build in builders.items():
         started = time.perf_counter()
-        out[name] = (Detector(model, image_size, list(CLASS_NAMES), net=build(), backend=name),
-                     time.perf_counter() - started)
+        out[name] = (
+            Detector(model, image_size, list(CLASS_NAMES), net=build(), backend=name),
+            time.perf_counter() - started,
+        )
     return out
 
 
@@ -83,13 +87,15 @@ def instrument(bench: DetBenchTrain) -> DetBenchTrain:
     def ranged_label(*args, **kwargs):
         with record_function("rpsdet::anchor_matching"):
             return label(*args, **kwargs)
+
     bench.anchor_labeler.batch_label_anchors = ranged_label
     bench.loss_fn = _Ranged("rpsdet::loss", bench.loss_fn)
     return bench
 
 
-def train_step(image_size: int, norm: str = "group", channels_last: bool = False, compile_: bool = False,
-               seed: int = 0) -> Callable[[torch.Tensor, list, list], torch.Tensor]:
+def train_step(
+    image_size: int, norm: str = "group", channels_last: bool = False, compile_: bool = False, seed: int = 0
+) -> Callable[[torch.Tensor, list, list], torch.Tensor]:
     """One step of rpsdet/train/loop.py: forward (DetBenchTrain), backward, clip, AdamW, EMA. Returns the loss."""
     torch.manual_seed(seed)
     model = build_effdet("efficientdet_d0", image_size, len(CLASS_NAMES), norm)
@@ -114,6 +120,7 @@ def train_step(image_size: int, norm: str = "group", channels_last: bool = False
             state["step"] += 1
             ema.update(model, step=state["step"])
         return out["loss"].detach()
+
     return step
 
 

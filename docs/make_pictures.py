@@ -9,6 +9,7 @@ the PR curve as an SVG drawn here from the CSVs (matplotlib is not a dependency)
 browser; the phone page served by the real app (Ray Serve, rpsdet.serve.runner.local_app) with a throwaway user.
 Each PNG is reduced to a palette until it is under 150 KB, so the README stays light.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,12 +41,15 @@ def save_small_png(png: bytes, out: Path, max_bytes: int = MAX_BYTES) -> int:
     Returns the bytes written."""
     image = Image.open(io.BytesIO(png)).convert("RGB")
     attempts = [(image, None)] + [(image, colours) for colours in (256, 128, 64)]
-    attempts += [(image.resize((round(image.width * f), round(image.height * f)), Image.Resampling.LANCZOS), 64)
-                 for f in (0.85, 0.7, 0.55)]
+    attempts += [
+        (image.resize((round(image.width * f), round(image.height * f)), Image.Resampling.LANCZOS), 64)
+        for f in (0.85, 0.7, 0.55)
+    ]
     for candidate, colours in attempts:
         buffer = io.BytesIO()
         (candidate if colours is None else candidate.quantize(colours, dither=Image.Dither.NONE)).save(
-            buffer, "PNG", optimize=True)
+            buffer, "PNG", optimize=True
+        )
         if buffer.tell() <= max_bytes:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(buffer.getvalue())
@@ -77,23 +81,31 @@ def pr_svg(curves: dict[str, list[tuple[float, float]]], ap50: dict[str, float],
 
     parts = [f'<text x="{left}" y="24" font-size="16" font-weight="600">{title}</text>']
     for tick in (0, 0.2, 0.4, 0.6, 0.8, 1.0):
-        parts += [f'<line x1="{x(tick)}" y1="{y(0)}" x2="{x(tick)}" y2="{y(1)}" stroke="#ddd"/>',
-                  f'<line x1="{x(0)}" y1="{y(tick)}" x2="{x(1)}" y2="{y(tick)}" stroke="#ddd"/>',
-                  f'<text x="{x(tick)}" y="{y(0) + 18}" text-anchor="middle" font-size="12">{tick:.1f}</text>',
-                  f'<text x="{x(0) - 8}" y="{y(tick) + 4}" text-anchor="end" font-size="12">{tick:.1f}</text>']
-    parts += [f'<rect x="{x(0)}" y="{y(1)}" width="{size_x}" height="{size_y}" fill="none" stroke="#444"/>',
-              f'<text x="{x(0.5)}" y="{y(0) + 38}" text-anchor="middle" font-size="13">recall</text>',
-              f'<text x="18" y="{y(0.5)}" text-anchor="middle" font-size="13" '
-              f'transform="rotate(-90 18 {y(0.5)})">precision</text>']
+        parts += [
+            f'<line x1="{x(tick)}" y1="{y(0)}" x2="{x(tick)}" y2="{y(1)}" stroke="#ddd"/>',
+            f'<line x1="{x(0)}" y1="{y(tick)}" x2="{x(1)}" y2="{y(tick)}" stroke="#ddd"/>',
+            f'<text x="{x(tick)}" y="{y(0) + 18}" text-anchor="middle" font-size="12">{tick:.1f}</text>',
+            f'<text x="{x(0) - 8}" y="{y(tick) + 4}" text-anchor="end" font-size="12">{tick:.1f}</text>',
+        ]
+    parts += [
+        f'<rect x="{x(0)}" y="{y(1)}" width="{size_x}" height="{size_y}" fill="none" stroke="#444"/>',
+        f'<text x="{x(0.5)}" y="{y(0) + 38}" text-anchor="middle" font-size="13">recall</text>',
+        f'<text x="18" y="{y(0.5)}" text-anchor="middle" font-size="13" '
+        f'transform="rotate(-90 18 {y(0.5)})">precision</text>',
+    ]
     for i, (name, points) in enumerate(curves.items()):
         colour = CLASS_COLOURS.get(name, "#555")
         line = " ".join(f"{x(r):.1f},{y(p):.1f}" for r, p in points)
         parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2.5"/>')
         label = f"{name}  AP50 {ap50[name]:.3f}" if name in ap50 else name
-        parts += [f'<line x1="500" y1="{70 + 26 * i}" x2="525" y2="{70 + 26 * i}" stroke="{colour}" '
-                  'stroke-width="3"/>', f'<text x="532" y="{75 + 26 * i}" font-size="13">{label}</text>']
-    return ('<svg xmlns="http://www.w3.org/2000/svg" width="700" height="420" font-family="system-ui, sans-serif" '
-            f'style="background:#fff">{"".join(parts)}</svg>')
+        parts += [
+            f'<line x1="500" y1="{70 + 26 * i}" x2="525" y2="{70 + 26 * i}" stroke="{colour}" stroke-width="3"/>',
+            f'<text x="532" y="{75 + 26 * i}" font-size="13">{label}</text>',
+        ]
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="700" height="420" font-family="system-ui, sans-serif" '
+        f'style="background:#fff">{"".join(parts)}</svg>'
+    )
 
 
 def pr_picture(browser, pr_dir: Path, eval_json: Path | None, title: str, out: Path) -> int:
@@ -112,9 +124,11 @@ def gallery_picture(browser, index_html: Path, out: Path) -> int:
         raise FileNotFoundError(f"{index_html} not found: run the pipeline first (dvc repro)")
     page = browser.new_page(viewport={"width": 960, "height": 600})
     page.goto(index_html.resolve().as_uri())
-    page.wait_for_function("Array.from(document.querySelectorAll('.card img'))"
-                           ".filter(i => i.getBoundingClientRect().top < innerHeight)"
-                           ".every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('.card img'))"
+        ".filter(i => i.getBoundingClientRect().top < innerHeight)"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     png = page.screenshot()
     page.close()
     return save_small_png(png, out)
@@ -148,8 +162,11 @@ def cjk_font_missing() -> bool:
 def phone_picture(browser, checkpoint: Path, photo: Path, score_threshold: float, out: Path) -> int:
     """Serve `checkpoint` with the real app on loopback, log in as a throwaway user, detect on `photo`."""
     if cjk_font_missing():
-        print("warning: no Chinese font, the page's 中文 button will show empty boxes in docs/phone.png "
-              "(sudo apt-get install -y fonts-noto-cjk)", file=sys.stderr)
+        print(
+            "warning: no Chinese font, the page's 中文 button will show empty boxes in docs/phone.png "
+            "(sudo apt-get install -y fonts-noto-cjk)",
+            file=sys.stderr,
+        )
     from rpsdet.serve.auth import UserStore
     from rpsdet.serve.config import ServeConfig
     from rpsdet.serve.models import served_model
@@ -158,12 +175,19 @@ def phone_picture(browser, checkpoint: Path, photo: Path, score_threshold: float
     password = secrets.token_urlsafe(12)
     with tempfile.TemporaryDirectory() as tmp:
         UserStore(Path(tmp) / "users.json").add("demo", password)
-        cfg = ServeConfig.from_params({"port": _free_port(), "threads_per_replica": 1, "score_threshold":
-                                       score_threshold, "users_file": str(Path(tmp) / "users.json"),
-                                       "secret_file": str(Path(tmp) / "secret")})
+        cfg = ServeConfig.from_params(
+            {
+                "port": _free_port(),
+                "threads_per_replica": 1,
+                "score_threshold": score_threshold,
+                "users_file": str(Path(tmp) / "users.json"),
+                "secret_file": str(Path(tmp) / "secret"),
+            }
+        )
         with local_app([served_model(checkpoint, "model", "local")], cfg, num_cpus=2) as url:
-            context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=1,
-                                          locale="en-US")
+            context = browser.new_context(
+                viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=1, locale="en-US"
+            )
             page = context.new_page()
             page.set_default_timeout(60_000)
             page.goto(url + "/")
@@ -182,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--round", default="round2", help="whose gallery, curves and model (default round2)")
     parser.add_argument("--root", default=str(ROOT), help="the project folder of the finished run")
-    parser.add_argument("--test-json", help="test split for the phone photo (default data/splits/<split.version>/"
-                                            "test.json)")
+    parser.add_argument(
+        "--test-json", help="test split for the phone photo (default data/splits/<split.version>/test.json)"
+    )
     parser.add_argument("--checkpoint", help="model to serve (default models/<round>/model.pt)")
     parser.add_argument("--score-threshold", type=float, help="phone page threshold (default serve.score_threshold)")
     parser.add_argument("--out", default=str(ROOT / "docs"), help="where the PNGs go (default docs/)")
@@ -198,24 +223,33 @@ def main(argv: list[str] | None = None) -> int:
 
     root, out = Path(args.root), Path(args.out)
     params = load_params(root / "params.yaml") if (root / "params.yaml").is_file() else {}
-    test_json = Path(args.test_json or root / "data/splits" / params.get("split", {}).get("version", "v1") /
-                     "test.json")
-    threshold = (args.score_threshold if args.score_threshold is not None
-                 else params.get("serve", {}).get("score_threshold", 0.4))
+    test_json = Path(
+        args.test_json or root / "data/splits" / params.get("split", {}).get("version", "v1") / "test.json"
+    )
+    threshold = (
+        args.score_threshold
+        if args.score_threshold is not None
+        else params.get("serve", {}).get("score_threshold", 0.4)
+    )
     written = {}
     with chromium() as browser:
         if "gallery" in args.only:
-            written["gallery.png"] = gallery_picture(browser, root / "data/eval" / args.round / "gallery/index.html",
-                                                     out / "gallery.png")
+            written["gallery.png"] = gallery_picture(
+                browser, root / "data/eval" / args.round / "gallery/index.html", out / "gallery.png"
+            )
         if "pr" in args.only:
-            written["pr_curve.png"] = pr_picture(browser, root / "metrics" / f"eval_{args.round}" / "pr",
-                                                 root / "metrics" / f"eval_{args.round}.json",
-                                                 f"Precision-recall at IoU 0.5, {args.round} (test set)",
-                                                 out / "pr_curve.png")
+            written["pr_curve.png"] = pr_picture(
+                browser,
+                root / "metrics" / f"eval_{args.round}" / "pr",
+                root / "metrics" / f"eval_{args.round}.json",
+                f"Precision-recall at IoU 0.5, {args.round} (test set)",
+                out / "pr_curve.png",
+            )
         if "phone" in args.only:
             checkpoint = Path(args.checkpoint or root / "models" / args.round / "model.pt")
-            written["phone.png"] = phone_picture(browser, checkpoint, pick_photo(test_json), threshold,
-                                                 out / "phone.png")
+            written["phone.png"] = phone_picture(
+                browser, checkpoint, pick_photo(test_json), threshold, out / "phone.png"
+            )
     for name, size in written.items():
         print(f"{out / name}: {size / 1024:.0f} KB")
     return 0

@@ -3,6 +3,7 @@
 Never a browser that a tool downloads itself (`playwright install`): the system's chromium, flags that keep it
 offline and quiet.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -11,8 +12,15 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def missing_browser() -> list[str]:

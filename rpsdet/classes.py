@@ -1,4 +1,5 @@
 """The one label map every module speaks: 0-based class ids, fixed order, plus user aliases."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -3,6 +3,7 @@
 Each subcommand passes `**examples(...)` to `add_parser`, so `rpsdet CMD --help` ends with real invocations laid
 out as written (tests/test_cli_help.py parses every one of them with the real parser).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,5 +29,7 @@ The three most common commands:
 
 def examples(*invocations: str) -> dict:
     """`add_parser` keyword arguments: an 'examples:' epilog of the given command lines, shown as written."""
-    return {"epilog": "examples:\n" + "\n".join(f"  {line}" for line in invocations),
-            "formatter_class": argparse.RawDescriptionHelpFormatter}
+    return {
+        "epilog": "examples:\n" + "\n".join(f"  {line}" for line in invocations),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }

@@ -1,4 +1,5 @@
 """Small file helpers shared by stages (kept free of torch so data stages stay light)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """params.yaml access for stages and the CLI."""
+
 from __future__ import annotations
 
 import re
@@ -15,6 +16,21 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run from the repository root")
     return yaml.safe_load(path.read_text()) or {}
+
+
+def stage_params(*keys: str, path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Only the params a stage declares in dvc.yaml (dotted keys as its `params:` lists them), nested as in
+    params.yaml. Why: DVC reruns a stage when a declared param changes, so a stage that read anything else would
+    go stale silently; with this, reading an undeclared key is a KeyError (tests/test_stages.py checks the keys)."""
+    params = load_params(path)
+    out: dict[str, Any] = {}
+    for key in keys:
+        *parents, leaf = key.split(".")
+        source, target = params, out
+        for part in parents:
+            source, target = source[part], target.setdefault(part, {})
+        target[leaf] = source[leaf]
+    return out
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -35,15 +51,16 @@ def set_param(path: str | Path, section: str, key: str, value: str) -> None:
     """
     path = Path(path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if re.match(rf"{re.escape(section)}:\s*(#.*)?$", ln.rstrip("\n"))),
-                 None)
+    start = next(
+        (i for i, ln in enumerate(lines) if re.match(rf"{re.escape(section)}:\s*(#.*)?$", ln.rstrip("\n"))), None
+    )
     if start is None:
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
         lines += ["\n", f"{section}:\n", f"  {key}: {value}\n"]
     else:
         end = next((i for i in range(start + 1, len(lines)) if re.match(r"[^\s#]", lines[i])), len(lines))
-        body = [ln for ln in lines[start + 1:end] if ln.strip() and not ln.lstrip().startswith("#")]
+        body = [ln for ln in lines[start + 1 : end] if ln.strip() and not ln.lstrip().startswith("#")]
         indent = re.match(r"\s*", body[0]).group() if body else "  "
         pattern = re.compile(rf"^({indent}{re.escape(key)}:[ \t]*)([^#\n]*?)([ \t]*#.*)?$")
         hit = next((i for i in range(start + 1, end) if pattern.match(lines[i].rstrip("\n"))), None)

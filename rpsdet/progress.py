@@ -4,6 +4,7 @@ A bar is drawn only when the stream is a terminal: CI logs and DVC stages run un
 stream, each step ends with one summary line ("validate test: 202 images in 3.1 s (65 images/s)"), so a log still
 says what ran and how long it took.
 """
+
 from __future__ import annotations
 
 import sys
@@ -41,16 +42,27 @@ class Progress:
 
 
 @contextmanager
-def progress(desc: str, total: int, unit: str = "image", stream: TextIO | None = None,
-             silent: bool = False) -> Iterator[Progress]:
+def progress(
+    desc: str, total: int, unit: str = "image", stream: TextIO | None = None, silent: bool = False
+) -> Iterator[Progress]:
     """A tqdm bar on a terminal, none otherwise; `update(n)` it as work completes. On exit, bar or not, one summary
     line goes to the same stream (stderr by default, so stdout stays clean for JSON output). `silent`: neither bar
     nor line, for a step nested in another that reports itself."""
     stream = stream or sys.stderr
     draw = not silent and on_terminal(stream)
     started = time.perf_counter()
-    state = Progress(tqdm(total=total, desc=desc, unit=unit, file=stream, disable=not draw, leave=False,
-                          dynamic_ncols=True, mininterval=0.5))
+    state = Progress(
+        tqdm(
+            total=total,
+            desc=desc,
+            unit=unit,
+            file=stream,
+            disable=not draw,
+            leave=False,
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
+    )
     finished = False
     try:
         yield state
@@ -58,6 +70,9 @@ def progress(desc: str, total: int, unit: str = "image", stream: TextIO | None =
     finally:
         state.bar.close()
         if not silent:
-            line = (summary_line(desc, state.done, unit, time.perf_counter() - started) if finished
-                    else f"{desc}: stopped after {state.done} of {total} {unit}s")
+            line = (
+                summary_line(desc, state.done, unit, time.perf_counter() - started)
+                if finished
+                else f"{desc}: stopped after {state.done} of {total} {unit}s"
+            )
             print(line, file=stream, flush=True)

@@ -1,4 +1,5 @@
 """Join a Ray cluster or start a private loopback one: shared by training (Ray Train) and serving (Ray Serve)."""
+
 from __future__ import annotations
 
 import os
@@ -33,7 +34,13 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> Path |
         # Ray's cluster token, inherited by its processes and never written to ~/.ray. One per process, not per
         # cluster: Ray caches the first token it reads, so a later private cluster must reuse it.
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
-    ray.init(num_cpus=num_cpus or len(os.sched_getaffinity(0)), num_gpus=torch.cuda.device_count(),
-             include_dashboard=False, object_store_memory=512 * 2**20, _temp_dir=str(temp_dir),
-             _node_ip_address="127.0.0.1", configure_logging=False)
+    ray.init(
+        num_cpus=num_cpus or len(os.sched_getaffinity(0)),
+        num_gpus=torch.cuda.device_count(),
+        include_dashboard=False,
+        object_store_memory=512 * 2**20,
+        _temp_dir=str(temp_dir),
+        _node_ip_address="127.0.0.1",
+        configure_logging=False,
+    )
     return temp_dir

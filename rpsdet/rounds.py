@@ -1,4 +1,6 @@
-"""Training rounds: round 1 learns from the split, later rounds from augmented training-set versions."""
+"""Training rounds: round 1 learns from the split, later rounds from augmented training-set versions (each round's
+training set is in dvc.yaml, stage train; its `train:` overrides in params.yaml `rounds:`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,11 +17,8 @@ def round_train_params(params: dict[str, Any], name: str) -> dict[str, Any]:
     return deep_merge(params["train"], rounds[name].get("train") or {})
 
 
-def round_train_json(params: dict[str, Any], name: str) -> Path:
-    """The round's training set: a COCO file, or a folder holding train.json (an augmented version)."""
-    train_set = Path(params["rounds"][name]["train_set"])
+def round_train_json(train_set: Path) -> Path:
+    """A round's training set (dvc.yaml, stage train): a COCO file, or a folder holding train.json (an augmented
+    version)."""
+    train_set = Path(train_set)
     return train_set / "train.json" if train_set.suffix != ".json" else train_set
-
-
-def model_path(name: str) -> Path:
-    return Path("models") / name / "model.pt"

@@ -1,19 +1,30 @@
-"""DVC stage: augment the selected training images (brightness, blur, crop) into training set version round2."""
+"""DVC stage: augment the training images mining selected (params augment: brightness, blur, crop) into a new
+training-set version.
+
+Usage: python stages/augment.py SELECTION_JSON OUT METRICS_JSON
+"""
+
+import argparse
 import json
-import shutil
 from pathlib import Path
 
-from rpsdet.augment.build import augment_selection
-from rpsdet.files import write_json
-from rpsdet.params import load_params
+from rpsdet.failure_loop.augment import augment_mined
+from rpsdet.params import stage_params
 
-params = load_params()
-cfg = params["augment"]
-selection = json.loads(Path("data/mined/round1/selection.json").read_text())
-out = Path("data/augmented/round2")
-shutil.rmtree(out, ignore_errors=True)
-counts = augment_selection(Path(selection["train_json"]), set(selection["train_image_ids"]), out,
-                           {name: cfg[name] for name in ("brightness", "blur", "crop")}, cfg["seed"])
-counts["slice"] = selection["rule"]
-write_json(Path("metrics/augment.json"), counts)
-print(json.dumps(counts))
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    for name in ("selection", "out", "metrics"):
+        ap.add_argument(name, type=Path)
+    args = ap.parse_args(argv)
+    counts = augment_mined(
+        selection_json=args.selection,
+        out_dir=args.out,
+        cfg=stage_params("augment")["augment"],
+        metrics_json=args.metrics,
+    )
+    print(json.dumps(counts))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,33 +1,42 @@
 """DVC stage: evaluate one round's model on the test split: metrics, slices, plots, per-image table, gallery.
 
 Every figure twice: on the full test set and on the leak-free one (without test images that copy a train image).
-
-Usage: python stages/evaluate.py ROUND
+Usage: python stages/evaluate.py MODEL TEST_JSON DATA_DIR METRICS_JSON SLICES_JSON PLOTS_DIR
 """
+
+import argparse
 import json
-import sys
 from pathlib import Path
 
-from rpsdet.evaluate.report import EvalOutputs, evaluate_model
-from rpsdet.evaluate.slices import SliceThresholds
-from rpsdet.model.device import pick_device, set_threads
-from rpsdet.model.predict import Detector
-from rpsdet.params import load_params
-from rpsdet.rounds import model_path
+from rpsdet.evaluate.report import EvalOutputs, evaluate_checkpoint
+from rpsdet.params import stage_params
 
-name = sys.argv[1]
-params = load_params()
-cfg = params["evaluate"]
-set_threads(params["train"]["threads"])
-device = str(pick_device(params["train"]["device"]))
-detector = Detector.from_checkpoint(model_path(name), device, cfg["backend"])
-outputs = EvalOutputs(Path("data/eval") / name, Path(f"metrics/eval_{name}.json"), Path(f"metrics/slices_{name}.json"),
-                      Path(f"metrics/eval_{name}"))
-metrics = evaluate_model(detector, Path("data/splits") / params["split"]["version"] / "test.json", outputs,
-                         cfg["score_threshold"], SliceThresholds(**cfg["slices"]), gallery=cfg["gallery"])
-headline = ("map", "map50", "map75", "ar100", "precision", "recall", "f1")
-print(f"full test set, {metrics['images']} images:", json.dumps({k: metrics[k] for k in headline}))
-leak_free = metrics["leak_free"]
-print(f"leak-free test set, {leak_free['images']} images ({metrics['leaked_images']} copies of training images left "
-      "out):", json.dumps({k: leak_free[k] for k in headline}))
-print(f"gallery: {outputs.data_dir / 'gallery' / 'index.html'}")
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    for name in ("model", "test", "data_dir", "metrics", "slices", "plots"):
+        ap.add_argument(name, type=Path)
+    args = ap.parse_args(argv)
+    params = stage_params("evaluate", "train.threads", "train.device")
+    outputs = EvalOutputs(args.data_dir, args.metrics, args.slices, args.plots)
+    metrics = evaluate_checkpoint(
+        args.model,
+        args.test,
+        outputs,
+        cfg=params["evaluate"],
+        threads=params["train"]["threads"],
+        device=params["train"]["device"],
+    )
+    headline = ("map", "map50", "map75", "ar100", "precision", "recall", "f1")
+    print(f"full test set, {metrics['images']} images:", json.dumps({k: metrics[k] for k in headline}))
+    leak_free = metrics["leak_free"]
+    print(
+        f"leak-free test set, {leak_free['images']} images ({metrics['leaked_images']} copies of training images "
+        "left out):",
+        json.dumps({k: leak_free[k] for k in headline}),
+    )
+    print(f"gallery: {outputs.data_dir / 'gallery' / 'index.html'}")
+
+
+if __name__ == "__main__":
+    main()

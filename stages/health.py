@@ -1,25 +1,34 @@
 """DVC stage: the dataset health report of the validated train and test sources, and the train/test shift.
 
-Writes metrics/health.json and the plot tables under metrics/health/ (`dvc plots show`), and prints a summary
-with a plain warning line for every measure where the test source differs a lot from the train source.
+Prints a summary with a plain warning line for every measure where the test source differs a lot from train.
+Usage: python stages/health.py TRAIN_JSON TEST_JSON METRICS_JSON PLOTS_DIR
 """
+
+import argparse
 from pathlib import Path
 
-from rpsdet.data.health import health_report, measure_source, plot_tables, summary_lines
+from rpsdet.data.health import write_health
 from rpsdet.data.image_measures import SliceThresholds
-from rpsdet.files import write_json
-from rpsdet.params import load_params
+from rpsdet.params import stage_params
 
-params = load_params()
-cfg = params["health"]
-thresholds = SliceThresholds(**params["evaluate"]["slices"])
-sources = {side: measure_source(Path("data/validated") / side / "annotations.json", thresholds, cfg["workers"])
-           for side in ("train", "test")}
-report = health_report(sources, cfg["shift_warning"])
-write_json(Path("metrics/health.json"), report)
-plots = Path("metrics/health")
-for rel, table in plot_tables(sources).items():
-    (plots / rel).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(plots / rel, index=False)
-print("\n".join(summary_lines(report)))
-print("written: metrics/health.json, plots in metrics/health/ (dvc plots show)")
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    for name in ("train", "test", "metrics", "plots"):
+        ap.add_argument(name, type=Path)
+    args = ap.parse_args(argv)
+    params = stage_params("health", "evaluate.slices")
+    lines = write_health(
+        sources={"train": args.train, "test": args.test},
+        thresholds=SliceThresholds(**params["evaluate"]["slices"]),
+        workers=params["health"]["workers"],
+        shift_warning=params["health"]["shift_warning"],
+        json_out=args.metrics,
+        plots_dir=args.plots,
+    )
+    print("\n".join(lines))
+    print(f"written: {args.metrics}, plots in {args.plots}/ (dvc plots show)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,28 +1,24 @@
-"""DVC stage: draw one synthetic VOC source (params synth.*) into data/raw/synthetic/SIDE.
-Usage: python stages/synthesize.py SIDE (train or test)"""
+"""DVC stage: draw one synthetic VOC source (params synth.*) with its injected defects.
+
+Usage: python stages/synthesize.py SIDE OUT   (SIDE: a key of synth.sources)
+"""
+
+import argparse
 import json
-import shutil
-import sys
 from pathlib import Path
 
-from rpsdet.data.defects import inject_defects
-from rpsdet.data.synth import write_source
-from rpsdet.params import load_params
+from rpsdet.data.defects import synthesize_source
+from rpsdet.params import stage_params
 
-name = sys.argv[1]
-synth = load_params()["synth"]
-source = synth["sources"][name]
-out = Path("data/raw/synthetic") / name
-shutil.rmtree(out, ignore_errors=True)
-stats = write_source(out, prefix=f"synth_{name}", count=source["count"], multi_fraction=source["multi_fraction"],
-                     seed=synth["seed"] + source["seed_offset"], width=synth["width"], height=synth["height"],
-                     max_hands=synth["max_hands"])
-defects = source.get("defects")
-if defects:
-    leak = defects.get("leak_from")
-    if leak:
-        ref = synth["sources"][leak]
-        leak = {"seed": synth["seed"] + ref["seed_offset"], "count": ref["count"], "width": synth["width"],
-                "multi_fraction": ref["multi_fraction"], "height": synth["height"], "max_hands": synth["max_hands"]}
-    stats["defects"] = len(inject_defects(out, {**defects, "leak_from": leak}))
-print(json.dumps({name: stats}))
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("side")
+    ap.add_argument("out", type=Path)
+    args = ap.parse_args(argv)
+    synth = stage_params("synth.seed", "synth.width", "synth.height", "synth.max_hands", "synth.sources")["synth"]
+    print(json.dumps({args.side: synthesize_source(args.out, synth, args.side)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,26 +1,28 @@
-"""DVC stage: validate one side of `data.source` into data/validated/SIDE. Usage: python stages/validate.py SIDE
+"""DVC stage: validate one side of `data.source` (SOURCE/SIDE) into OUT; sides other than train are also checked
+against SOURCE/train for leakage.
 
-SIDE is train or test; the test source is also checked against the train source for leakage.
+Usage: python stages/validate.py SIDE SOURCE OUT METRICS_JSON
 """
-import sys
+
+import argparse
 from pathlib import Path
 
-from rpsdet.files import write_json
-from rpsdet.params import load_params
-from rpsdet.validate.config import ValidateConfig
+from rpsdet.params import stage_params
 from rpsdet.validate.report import summary_table
-from rpsdet.validate.run import validate_source
+from rpsdet.validate.run import validate_side
 
-side = sys.argv[1]
-params = load_params()
-source = Path(params["data"]["source"])
-if not (source / side).is_dir():
-    raise SystemExit(f"data.source {source}: no {side}/ folder; point data.source at data/raw/synthetic or at a "
-                     "folder written by `rpsdet import`")
-cfg = ValidateConfig.from_params(params, reference=source / "train" if side != "train" else None)
-try:
-    summary = validate_source(source / side, Path("data/validated") / side, cfg, side)
-except OSError as exc:  # an unreadable folder or file of the source: say which, not a traceback
-    raise SystemExit(f"validate {side}: {exc}") from None
-write_json(Path("metrics") / f"validation_{side}.json", summary)
-print(summary_table(summary))
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("side")
+    ap.add_argument("source", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("metrics", type=Path)
+    args = ap.parse_args(argv)
+    params = stage_params("classes", "validate")
+    summary = validate_side(source=args.source, side=args.side, out=args.out, metrics_json=args.metrics, params=params)
+    print(summary_table(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,5 @@
 """Crafted images the tests send to the decoders."""
+
 import io
 import struct
 

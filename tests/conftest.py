@@ -43,13 +43,13 @@ def tiny_splits(tmp_path_factory) -> Path:
     """A small real dataset: synthesized, validated and split exactly as the pipeline does it."""
     from rpsdet.data.split import write_splits
     from rpsdet.data.synth import write_source
-    from rpsdet.validate.voc_source import validate_voc_source
+    from rpsdet.validate.config import ValidateConfig
+    from rpsdet.validate.run import validate_source
 
     root = tmp_path_factory.mktemp("tiny")
     for name, count, multi in (("train_src", 32, 0.1), ("test_src", 12, 0.5)):
-        write_source(root / "raw" / name, prefix=name, count=count, multi_fraction=multi, seed=5, width=160,
-                     height=120)
-        validate_voc_source(root / "raw" / name, root / "validated" / name)
+        write_source(root / "raw" / name, prefix=name, count=count, multi_fraction=multi, seed=5, width=160, height=120)
+        validate_source(root / "raw" / name, root / "validated" / name, ValidateConfig())
     write_splits(root / "validated" / "train_src", root / "validated" / "test_src", root / "splits", 0.6, seed=0)
     return root / "splits"
 
@@ -104,8 +104,11 @@ def random_checkpoint(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("random") / "model.pt"
-    save_checkpoint(path, build_effdet("efficientdet_d0", 128, len(CLASS_NAMES), "group"),
-                    {"arch": "efficientdet_d0", "image_size": 128, "norm": "group", "class_names": list(CLASS_NAMES)})
+    save_checkpoint(
+        path,
+        build_effdet("efficientdet_d0", 128, len(CLASS_NAMES), "group"),
+        {"arch": "efficientdet_d0", "image_size": 128, "norm": "group", "class_names": list(CLASS_NAMES)},
+    )
     return path
 
 

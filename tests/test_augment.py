@@ -1,13 +1,14 @@
 """Each augmentation keeps boxes on the pixels they describe; the manifest accounts for every new image."""
+
 import csv
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from rpsdet.augment.build import augment_selection
-from rpsdet.augment.ops import OPERATIONS, build_operation
 from rpsdet.data.coco import ImageRecord, read_coco, write_coco
+from rpsdet.failure_loop.augment import augment_selection
+from rpsdet.failure_loop.ops import OPERATIONS, build_operation
 
 OPS = {
     "brightness": {"copies": 2, "brightness_limit": [-0.3, 0.3], "contrast_limit": [-0.2, 0.2], "min_visibility": 0.3},
@@ -22,7 +23,7 @@ def scene() -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
     image = np.full((120, 160, 3), 128, np.uint8)
     boxes = [(20.0, 30.0, 60.0, 80.0), (100.0, 20.0, 140.0, 60.0)]
     for x1, y1, x2, y2 in boxes:
-        image[int(y1):int(y2), int(x1):int(x2)] = RED
+        image[int(y1) : int(y2), int(x1) : int(x2)] = RED
     return image, boxes
 
 
@@ -31,12 +32,13 @@ def scene() -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
 def test_boxes_stay_on_their_flat_colour(name, seed):
     image, boxes = scene()
     out = build_operation(name, OPS[name], image.shape[:2], seed=seed)(
-        image=image, bboxes=np.asarray(boxes, np.float32), labels=np.asarray([0, 2]))
+        image=image, bboxes=np.asarray(boxes, np.float32), labels=np.asarray([0, 2])
+    )
     assert out["image"].shape == image.shape
     assert len(out["bboxes"]) >= 1
     for box in out["bboxes"]:
         x1, y1, x2, y2 = (int(round(v)) for v in box)
-        inner = out["image"][y1 + 2:y2 - 2, x1 + 2:x2 - 2].astype(int)  # skip the edge blur spreads
+        inner = out["image"][y1 + 2 : y2 - 2, x1 + 2 : x2 - 2].astype(int)  # skip the edge blur spreads
         red_dominates = (inner[..., 0] > inner[..., 1] + 40) & (inner[..., 0] > inner[..., 2] + 40)
         assert red_dominates.mean() > 0.95
     assert all(float(v).is_integer() for v in out["labels"])

@@ -1,16 +1,17 @@
 """Passwords, tokens, lockout, rate limits, image decoding and serve params: the pieces the ingress relies on."""
+
 import io
 import json
 import stat
 
 import numpy as np
 import pytest
+from bad_images import MAKE_AS_RATIONAL, XRESOLUTION_AS_TEXT, damaged_exif_jpeg
 from PIL import Image
 
 from rpsdet.serve.auth import AuthError, LoginGuard, TokenSigner, UserStore, load_or_create_secret
 from rpsdet.serve.config import ServeConfig
-from rpsdet.serve.limits import Refused, RateLimiter, check_content_type, decode_image
-from bad_images import MAKE_AS_RATIONAL, XRESOLUTION_AS_TEXT, damaged_exif_jpeg
+from rpsdet.serve.limits import RateLimiter, Refused, check_content_type, decode_image
 
 
 def test_users_file_holds_salted_hashes_only(tmp_path):
@@ -28,9 +29,14 @@ def test_users_file_holds_salted_hashes_only(tmp_path):
     assert store.check("alice", "a new password") and store.names() == ["alice", "bob"]
 
 
-@pytest.mark.parametrize("name, password, message", [("bad name!", "long enough", "user names"),
-                                                     ("carol", "short", "need 8 to 256"),
-                                                     ("carol", "x" * 257, "need 8 to 256")])
+@pytest.mark.parametrize(
+    "name, password, message",
+    [
+        ("bad name!", "long enough", "user names"),
+        ("carol", "short", "need 8 to 256"),
+        ("carol", "x" * 257, "need 8 to 256"),
+    ],
+)
 def test_bad_users_are_refused_with_a_reason(tmp_path, name, password, message):
     with pytest.raises(ValueError, match=message):
         UserStore(tmp_path / "users.json").add(name, password)
@@ -98,8 +104,10 @@ def test_decode_applies_exif_rotation_and_shrinks():
     assert decoded.pixels.shape == (100, 50, 3) and decoded.pixels.dtype == np.uint8
 
 
-@pytest.mark.parametrize("data, message", [(b"", "empty"), (b"GIF89a-broken", "cannot decode"),
-                                           (_jpeg(Image.new("RGB", (64, 64)))[:200], "cannot decode")])
+@pytest.mark.parametrize(
+    "data, message",
+    [(b"", "empty"), (b"GIF89a-broken", "cannot decode"), (_jpeg(Image.new("RGB", (64, 64)))[:200], "cannot decode")],
+)
 def test_undecodable_bodies_are_400(data, message):
     with pytest.raises(Refused, match=message) as exc:
         decode_image(data, max_pixels=10**6, max_side=100)
@@ -240,8 +248,9 @@ def test_client_address_believes_forwarded_for_only_from_trusted_proxies():
 def test_timeouts_and_ingress_concurrency_come_from_params():
     from rpsdet.serve.runner import http_options
 
-    cfg = ServeConfig.from_params({"request_timeout_s": 12, "ingress_max_ongoing_requests": 64,
-                                   "trusted_proxies": ["127.0.0.1"]})
+    cfg = ServeConfig.from_params(
+        {"request_timeout_s": 12, "ingress_max_ongoing_requests": 64, "trusted_proxies": ["127.0.0.1"]}
+    )
     assert http_options(cfg) == {"host": "127.0.0.1", "port": 8000, "request_timeout_s": 12}
     assert cfg.ingress_max_ongoing_requests == 64 and cfg.trusted_proxies == ("127.0.0.1",)
     with pytest.raises(ValueError, match="request_timeout_s"):

@@ -1,6 +1,7 @@
 """Checkpoints load with weights_only=True: a pickle payload is refused with a clear message on every path that
 reads a checkpoint a user hands over (models import, evaluate --model FILE, serve --checkpoint, the replica,
 train's init_from and resume), and the payload never runs."""
+
 import json
 from pathlib import Path
 
@@ -28,8 +29,13 @@ class Payload:
 def evil(tmp_path) -> tuple[Path, Path]:
     marker = tmp_path / "payload_ran"
     path = tmp_path / "evil.pt"
-    config = {"arch": "efficientdet_d0", "image_size": 128, "norm": "group",
-              "class_names": ["rock", "paper", "scissors"], "note": Payload(marker)}
+    config = {
+        "arch": "efficientdet_d0",
+        "image_size": 128,
+        "norm": "group",
+        "class_names": ["rock", "paper", "scissors"],
+        "note": Payload(marker),
+    }
     torch.save({"format": FORMAT, "config": config, "state_dict": {}}, path)
     return path, marker
 
@@ -52,8 +58,20 @@ def test_evaluate_refuses_a_pickle_payload(evil, tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
     (data / "annotations.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
-    refused(capsys, ["evaluate", "--model", str(path), "--data", str(data), "--out", str(tmp_path / "eval"),
-                     "--params", str(tmp_path / "none.yaml")])
+    refused(
+        capsys,
+        [
+            "evaluate",
+            "--model",
+            str(path),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "eval"),
+            "--params",
+            str(tmp_path / "none.yaml"),
+        ],
+    )
     assert not marker.exists()
 
 
@@ -83,8 +101,12 @@ def test_a_damaged_file_is_named_as_unreadable(tmp_path):
 
 def test_a_saved_checkpoint_is_plain_data_and_loads_with_weights_only(tmp_path):
     model = build_effdet("efficientdet_d0", 128, 3, "group")
-    config = {"arch": "efficientdet_d0", "image_size": 128, "norm": "group", "class_names": ("rock", "paper",
-                                                                                             "scissors")}
+    config = {
+        "arch": "efficientdet_d0",
+        "image_size": 128,
+        "norm": "group",
+        "class_names": ("rock", "paper", "scissors"),
+    }
     save_checkpoint(tmp_path / "m.pt", model, config, {"epoch": 3, "val_metrics": {"map": 0.5, "ar100": None}})
     raw = torch.load(tmp_path / "m.pt", weights_only=True)
     assert raw["config"]["class_names"] == ["rock", "paper", "scissors"] and raw["epoch"] == 3

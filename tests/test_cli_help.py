@@ -1,5 +1,6 @@
 """`rpsdet --help` texts: every registered subcommand (nested ones too) ends with 2-4 examples that the real parser
 accepts, and a bare `rpsdet` explains the pipeline and exits 0."""
+
 import argparse
 import shlex
 import subprocess
@@ -11,8 +12,9 @@ import pytest
 from rpsdet.cli import build_parser
 
 
-def subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...],
-                                                                                          argparse.ArgumentParser]]:
+def subcommands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     """(command words, parser) of every subcommand registered under `parser`, depth first."""
     found = []
     for action in parser._actions:
@@ -28,8 +30,20 @@ ALL = subcommands(build_parser())
 
 def test_the_walk_finds_the_known_commands():
     names = {" ".join(words) for words, _ in ALL}
-    assert {"synth", "validate", "import", "export", "summary", "publish", "models", "models import", "evaluate",
-            "serve", "users", "users add"} <= names
+    assert {
+        "synth",
+        "validate",
+        "import",
+        "export",
+        "summary",
+        "publish",
+        "models",
+        "models import",
+        "evaluate",
+        "serve",
+        "users",
+        "users add",
+    } <= names
 
 
 @pytest.mark.parametrize("words,parser", ALL, ids=[" ".join(w) for w, _ in ALL])
@@ -41,7 +55,7 @@ def test_every_subcommand_ends_its_help_with_real_examples(words, parser):
     assert 2 <= len(lines) <= 4
     for line in lines:
         argv = shlex.split(line, comments=True)
-        assert argv[:1 + len(words)] == ["rpsdet", *words], line
+        assert argv[: 1 + len(words)] == ["rpsdet", *words], line
         try:
             build_parser().parse_args(argv[1:])
         except SystemExit as exc:  # argparse rejects it: the example is not a real invocation

@@ -1,10 +1,12 @@
 from rpsdet.data.coco import ImageRecord, to_coco_dict
 from rpsdet.evaluate.coco_metrics import coco_metrics
 
-GT = to_coco_dict([
-    ImageRecord(1, "a.jpg", 100, 100, [(10, 10, 50, 50)], [0]),
-    ImageRecord(2, "b.jpg", 100, 100, [(20, 20, 70, 90)], [1]),
-])
+GT = to_coco_dict(
+    [
+        ImageRecord(1, "a.jpg", 100, 100, [(10, 10, 50, 50)], [0]),
+        ImageRecord(2, "b.jpg", 100, 100, [(20, 20, 70, 90)], [1]),
+    ]
+)
 
 
 def det(image_id, box, label, score=0.9):
@@ -33,8 +35,9 @@ def test_wrong_class_counts_as_a_miss():
 def test_one_false_positive_ranked_above_the_true_box_halves_precision_at_full_recall():
     # rock: GT on image 1 only. Detections: an FP on image 2 (score 0.95) then the TP (0.9).
     # Precision at recall 1.0 is 1/2, and COCO's interpolated PR curve is 0.5 at every recall point -> AP 0.5.
-    m = coco_metrics(GT, [det(2, (0, 0, 10, 10), 0, 0.95), det(1, (10, 10, 50, 50), 0, 0.9),
-                          det(2, (20, 20, 70, 90), 1)])
+    m = coco_metrics(
+        GT, [det(2, (0, 0, 10, 10), 0, 0.95), det(1, (10, 10, 50, 50), 0, 0.9), det(2, (20, 20, 70, 90), 1)]
+    )
     assert m["per_class"]["rock"]["ap50"] == 0.5
     assert m["per_class"]["paper"]["ap50"] == 1.0
     assert m["map50"] == 0.75
@@ -49,7 +52,8 @@ def test_one_missed_box_caps_recall():
 
 def test_a_loose_box_passes_at_iou_half_but_not_at_075():
     # Prediction (10,10,50,60) vs GT (10,10,50,50): IoU = 1600/2000 = 0.8 -> counts at 0.5..0.8, not above.
-    m = coco_metrics(to_coco_dict([ImageRecord(1, "a.jpg", 100, 100, [(10, 10, 50, 50)], [0])]),
-                     [det(1, (10, 10, 50, 60), 0)])
+    m = coco_metrics(
+        to_coco_dict([ImageRecord(1, "a.jpg", 100, 100, [(10, 10, 50, 50)], [0])]), [det(1, (10, 10, 50, 60), 0)]
+    )
     assert m["map50"] == 1.0 and m["map75"] == 1.0
     assert m["map"] == 0.7  # IoU thresholds 0.50..0.80 pass (7 of 10)

@@ -1,4 +1,5 @@
 """The copy search: multi-index hashing finds exactly what comparing every pair finds, without a pairwise matrix."""
+
 import hashlib
 import tracemalloc
 from pathlib import Path
@@ -108,13 +109,16 @@ def test_a_hundred_thousand_images_without_a_pairwise_matrix():
     n, planted = 100_000, 500
     hashes = rng.integers(0, 2**64, n, dtype=np.uint64)
     thumbs = [rng.integers(0, 256, THUMB_BYTES, dtype=np.uint8).tobytes() for _ in range(64)]
-    infos = [ImageInfo(f"images/{k:06d}.jpg", sha256=f"{k:064x}", dhash=int(h), thumb=thumbs[k % 64])
-             for k, h in enumerate(hashes)]
+    infos = [
+        ImageInfo(f"images/{k:06d}.jpg", sha256=f"{k:064x}", dhash=int(h), thumb=thumbs[k % 64])
+        for k, h in enumerate(hashes)
+    ]
     for k in range(planted):  # the last images copy early ones, 1..4 bits away
         src, dst = k * 7, n - planted + k
         flips = sum(1 << int(b) for b in rng.choice(64, size=1 + k % 4, replace=False))
-        infos[dst] = ImageInfo(infos[dst].path, sha256=infos[dst].sha256, dhash=infos[src].dhash ^ flips,
-                               thumb=infos[src].thumb)
+        infos[dst] = ImageInfo(
+            infos[dst].path, sha256=infos[dst].sha256, dhash=infos[src].dhash ^ flips, thumb=infos[src].thumb
+        )
     tracemalloc.start()
     found = duplicates.within(Path("."), infos, 4, 10.0)
     _, peak = tracemalloc.get_traced_memory()

@@ -1,4 +1,5 @@
 """The evaluation job on a real (briefly trained) model: every artefact exists and agrees with the others."""
+
 import json
 
 import pandas as pd
@@ -64,13 +65,22 @@ def test_report_artefacts_are_complete_and_consistent(tiny_splits, tmp_path):
     assert both["map50"] == metrics["map50"] and both["images"] == len(records)  # top level: the full test set
     assert both["leaked_images"] == 3 and both["leak_free"]["images"] == len(records) - 3
     clean_ids = {r.id for r in leaky[3:]}
-    clean_gt = {**ground_truth, "images": [i for i in ground_truth["images"] if i["id"] in clean_ids],
-                "annotations": [a for a in ground_truth["annotations"] if a["image_id"] in clean_ids]}
+    clean_gt = {
+        **ground_truth,
+        "images": [i for i in ground_truth["images"] if i["id"] in clean_ids],
+        "annotations": [a for a in ground_truth["annotations"] if a["image_id"] in clean_ids],
+    }
     clean_dt = [d for d in predictions if d["image_id"] in clean_ids]
     assert coco_metrics(clean_gt, clean_dt)["map50"] == both["leak_free"]["map50"]
     table2 = pd.read_csv(out2.data_dir / "per_image.csv")
     assert table2["leaked"].sum() == 3 and table2.loc[~table2["leaked"], "tp"].sum() == both["leak_free"]["tp"]
     slices2 = json.loads(out2.slices_file.read_text())
-    assert sum(slices2[k]["leak_free"]["images"] for k in ("objects==0", "objects==1", "objects==2", "objects>=3")
-               if k in slices2) == len(records) - 3
+    assert (
+        sum(
+            slices2[k]["leak_free"]["images"]
+            for k in ("objects==0", "objects==1", "objects==2", "objects>=3")
+            if k in slices2
+        )
+        == len(records) - 3
+    )
     assert (out2.data_dir / "gallery" / "index.html").read_text().count('data-leaked="1"') == 3

@@ -1,5 +1,6 @@
 """`rpsdet export-model`: the whole detector in one ONNX / OpenVINO file, run in its own runtime, gives PyTorch's
 detections; its metadata and the README's lines are all a user needs to run it."""
+
 import json
 import re
 import subprocess
@@ -29,8 +30,10 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 @pytest.fixture(scope="module")
 def exported(random_checkpoint, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("exported")
-    return {fmt: export_checkpoint(random_checkpoint, out / fmt / f"model{suffix}", fmt, MIN_SCORE).path
-            for fmt, suffix in (("onnx", ".onnx"), ("openvino", ".xml"))}
+    return {
+        fmt: export_checkpoint(random_checkpoint, out / fmt / f"model{suffix}", fmt, MIN_SCORE).path
+        for fmt, suffix in (("onnx", ".onnx"), ("openvino", ".xml"))
+    }
 
 
 def test_letterbox_is_the_models_own_transform(drawn_images):
@@ -59,7 +62,8 @@ def test_no_candidate_above_min_score_gives_only_zero_rows(random_checkpoint, dr
 
     rgb = drawn_images[0]
     boxes, scores, labels = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-        None, {"images": letterbox(rgb, IMAGE_SIZE), "original_size": np.array([[160, 120]], np.float32)})
+        None, {"images": letterbox(rgb, IMAGE_SIZE), "original_size": np.array([[160, 120]], np.float32)}
+    )
     assert boxes.shape == (1, 100, 4) and labels.shape == (1, 100) and not scores.any()
 
 
@@ -108,8 +112,13 @@ def test_the_readme_lines_run_the_export_without_rpsdet(exported, random_checkpo
     conf = clear_threshold([d.score for d in expected])
     expected = [d for d in expected if d.score >= conf]
     guard = "import sys; sys.modules['rpsdet'] = None  # any rpsdet import now raises\n"
-    run = subprocess.run([sys.executable, "-c", guard + code.replace("CONF = 0.4\n", f"CONF = {conf}\n")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", guard + code.replace("CONF = 0.4\n", f"CONF = {conf}\n")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     printed = [line.split() for line in run.stdout.splitlines()]
     assert len(printed) == len(expected) > 10
@@ -119,8 +128,20 @@ def test_the_readme_lines_run_the_export_without_rpsdet(exported, random_checkpo
 
 
 def test_export_refuses_a_wrong_suffix_or_format(random_checkpoint, tmp_path, capsys):
-    assert main(["export-model", "--format", "openvino", "--model", str(random_checkpoint),
-                 "--out", str(tmp_path / "model.onnx")]) == 2
+    assert (
+        main(
+            [
+                "export-model",
+                "--format",
+                "openvino",
+                "--model",
+                str(random_checkpoint),
+                "--out",
+                str(tmp_path / "model.onnx"),
+            ]
+        )
+        == 2
+    )
     assert "--format openvino writes a .xml file" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
@@ -129,8 +150,24 @@ def test_export_refuses_a_wrong_suffix_or_format(random_checkpoint, tmp_path, ca
 def test_export_model_command_on_a_trained_checkpoint(tiny_checkpoint, tiny_splits, tmp_path, capsys):
     """The command on a real (briefly trained) model; its ONNX file finds what PyTorch finds on the test photos."""
     out = tmp_path / "exports" / "model.onnx"
-    assert main(["export-model", "--format", "onnx", "--model", str(tiny_checkpoint), "--out", str(out),
-                 "--min-score", "0.01", "--params", str(tmp_path / "none.yaml")]) == 0
+    assert (
+        main(
+            [
+                "export-model",
+                "--format",
+                "onnx",
+                "--model",
+                str(tiny_checkpoint),
+                "--out",
+                str(out),
+                "--min-score",
+                "0.01",
+                "--params",
+                str(tmp_path / "none.yaml"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert f"{out}  " in printed and "MiB" in printed and str(out.with_suffix(".json")) in printed
     model = ExportedModel(out, threads=2)

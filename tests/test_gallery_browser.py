@@ -1,5 +1,6 @@
 """The prediction gallery in a real browser: Roboflow's long `..._jpg.rf.<hash>.jpg` names stay inside their tiles,
 with the full name on hover and in the enlarged view."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -25,8 +26,16 @@ def gallery(tmp_path_factory):
         Image.new("RGB", (320, 240), (90 + 20 * i, 120, 140)).save(root / records[-1].file_name)
     coco = root / "test.json"
     write_coco(coco, records)
-    errors = {r.id: match_image(np.asarray(r.boxes), np.asarray(r.labels), np.asarray([[45.0, 35.0, 150.0, 150.0]]),
-                                np.asarray([(r.id + 1) % 3]), np.asarray([0.8])) for r in records}
+    errors = {
+        r.id: match_image(
+            np.asarray(r.boxes),
+            np.asarray(r.labels),
+            np.asarray([[45.0, 35.0, 150.0, 150.0]]),
+            np.asarray([(r.id + 1) % 3]),
+            np.asarray([0.8]),
+        )
+        for r in records
+    }
     attributes = {r.id: {"objects": 1, "brightness": "normal", "blur": "sharp"} for r in records}
     return write_gallery(root / "gallery", coco, records, errors, attributes, ["rock", "paper", "scissors"])
 
@@ -58,8 +67,9 @@ def test_long_names_stay_inside_their_tiles_with_the_full_name_on_hover(browser,
         assert card["inside"] and card["spills"] == [], card
         assert card["title"] == card["text"]  # hover shows the whole name
     long_cards = [c for c in cards if c["text"] != "short.jpg"]
-    assert all(c["shortened"] and c["text"].endswith("_jpg.rf.8c4d0f1b2e3a4c5d6e7f8091a2b3c4d5.jpg")
-               for c in long_cards)
+    assert all(
+        c["shortened"] and c["text"].endswith("_jpg.rf.8c4d0f1b2e3a4c5d6e7f8091a2b3c4d5.jpg") for c in long_cards
+    )
     assert not next(c for c in cards if c["text"] == "short.jpg")["shortened"]
     rows: dict[float, list[dict]] = {}
     for card in cards:

@@ -3,6 +3,7 @@
 The GPU parts themselves need a GPU; `python bench/gpu_check.py --cpu-dry-run` walks them on CPU (minutes, so not
 in the suite; see README, GPU / full-size settings).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -22,8 +23,9 @@ import gpu_check  # noqa: E402
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the no-GPU path does not apply")
 def test_without_a_gpu_it_says_why_in_one_line_writes_nothing_and_exits_0(tmp_path):
     out = tmp_path / "bench_gpu.json"
-    run = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=180)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
     lines = run.stdout.splitlines()
@@ -35,8 +37,9 @@ def test_without_a_gpu_it_says_why_in_one_line_writes_nothing_and_exits_0(tmp_pa
 def test_a_part_over_its_budget_is_stopped_and_recorded_with_its_log(tmp_path):
     child = "import time; print('working on it', flush=True); time.sleep(120)"
     started = time.monotonic()
-    result = gpu_check.run_part([sys.executable, "-c", child], tmp_path / "result.json", tmp_path / "log.txt",
-                                budget_s=2)
+    result = gpu_check.run_part(
+        [sys.executable, "-c", child], tmp_path / "result.json", tmp_path / "log.txt", budget_s=2
+    )
     assert time.monotonic() - started < 2 + gpu_check.STOP_GRACE_S + 5
     assert not result["ok"]
     assert result["error"].startswith("over its 2 s budget: stopped")
@@ -44,15 +47,21 @@ def test_a_part_over_its_budget_is_stopped_and_recorded_with_its_log(tmp_path):
 
 
 def test_a_crashed_part_and_a_failed_check_fail_that_part_with_a_message(tmp_path):
-    crashed = gpu_check.run_part([sys.executable, "-c", "import sys; print('cuda error: boom'); sys.exit(3)"],
-                                 tmp_path / "none.json", tmp_path / "crash.txt", budget_s=60)
+    crashed = gpu_check.run_part(
+        [sys.executable, "-c", "import sys; print('cuda error: boom'); sys.exit(3)"],
+        tmp_path / "none.json",
+        tmp_path / "crash.txt",
+        budget_s=60,
+    )
     assert not crashed["ok"]
     assert crashed["error"] == "the part's process exited with rc 3 and no result"
     assert crashed["log_tail"] == ["cuda error: boom"]
 
     result = tmp_path / "result.json"
-    write = (f"import json; open({str(result)!r}, 'w').write(json.dumps({{'summary': 'ran', "
-             f"'checks': {{'replica holds a GPU': 'FAIL', 'trained': 'pass'}}}}))")
+    write = (
+        f"import json; open({str(result)!r}, 'w').write(json.dumps({{'summary': 'ran', "
+        f"'checks': {{'replica holds a GPU': 'FAIL', 'trained': 'pass'}}}}))"
+    )
     checked = gpu_check.run_part([sys.executable, "-c", write], result, tmp_path / "log.txt", budget_s=60)
     assert not checked["ok"]
     assert checked["error"] == "check failed: replica holds a GPU"
@@ -63,5 +72,8 @@ def test_checks_that_hold_only_on_a_gpu_are_not_run_on_cpu():
     checks.expect("trained on cuda", False, gpu_only=True)
     checks.expect("a checkpoint was written", True)
     checks.expect("one worker", False)
-    assert checks.results == {"trained on cuda": gpu_check.NOT_RUN, "a checkpoint was written": "pass",
-                              "one worker": "FAIL"}
+    assert checks.results == {
+        "trained on cuda": gpu_check.NOT_RUN,
+        "a checkpoint was written": "pass",
+        "one worker": "FAIL",
+    }

@@ -1,4 +1,5 @@
 """The dataset health report on small generated canonical datasets: every figure checked against what was drawn."""
+
 import json
 import os
 import shutil
@@ -12,8 +13,15 @@ import yaml
 from PIL import Image
 
 from rpsdet.data.coco import ImageRecord, write_coco
-from rpsdet.data.health import (health_report, ks_distance, ks_noise, measure_source, plot_tables, share_noise,
-                                summary_lines)
+from rpsdet.data.health import (
+    health_report,
+    ks_distance,
+    ks_noise,
+    measure_source,
+    plot_tables,
+    share_noise,
+    summary_lines,
+)
 from rpsdet.data.image_measures import SliceThresholds
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,8 +41,9 @@ def write_source(folder: Path, plan: list[dict]) -> Path:
         name = f"images/{i}.png"
         textured(item.get("luma", 120), i).save(folder / name)
         boxes = item.get("boxes", [(10.0, 10.0, 30.0, 50.0)])  # 20 x 40 = 10 % of 100 x 80, aspect 0.5
-        records.append(ImageRecord(i + 1, name, 100, 80, boxes, item.get("labels", [i % 3] * len(boxes)),
-                                   item.get("flags", {})))
+        records.append(
+            ImageRecord(i + 1, name, 100, 80, boxes, item.get("labels", [i % 3] * len(boxes)), item.get("flags", {}))
+        )
     write_coco(folder / "annotations.json", records)
     return folder / "annotations.json"
 
@@ -49,8 +58,9 @@ def sources(tmp_path_factory) -> dict[str, Path]:
     # train: 50 images, 5 with two hands (10 %), none dark, no background.
     train = [{"boxes": TWO} if i < 5 else {} for i in range(50)]
     # test: 50 images, 20 with two hands (40 %), 10 backgrounds, 15 dark, one flagged as a copy of a train image.
-    test = ([{"boxes": TWO}] * 20 + [{"boxes": [], "labels": []}] * 10 + [{"luma": 25}] * 15 + [{"flags": LEAK}]
-            + [{}] * 4)
+    test = (
+        [{"boxes": TWO}] * 20 + [{"boxes": [], "labels": []}] * 10 + [{"luma": 25}] * 15 + [{"flags": LEAK}] + [{}] * 4
+    )
     return {"train": write_source(root / "train", train), "test": write_source(root / "test", test)}
 
 
@@ -65,9 +75,13 @@ def test_each_source_is_described_from_its_annotations_and_pixels(sources):
     assert train["box_area_pct"]["median"] == 10.0 and train["box_aspect_ratio"]["median"] == 0.5
     assert test["box_area_pct"]["p90"] == 20.0
     assert sum(c["boxes"] for c in test["classes"].values()) == 60
-    assert train["image_size"] == {"distinct": 1, "most_common": "100x80", "most_common_share": 1.0,
-                                   "width": {"p10": 100.0, "median": 100.0, "p90": 100.0},
-                                   "height": {"p10": 80.0, "median": 80.0, "p90": 80.0}}
+    assert train["image_size"] == {
+        "distinct": 1,
+        "most_common": "100x80",
+        "most_common_share": 1.0,
+        "width": {"p10": 100.0, "median": 100.0, "p90": 100.0},
+        "height": {"p10": 80.0, "median": 80.0, "p90": 80.0},
+    }
     assert train["brightness"]["dark_share"] == 0.0 and test["brightness"]["dark_share"] == 0.3
     assert test["flags"] == {"leakage": 1} and train["flags"] == {}
 
@@ -78,7 +92,13 @@ def test_the_shift_stands_out_with_a_plain_warning(sources):
     shift = report["shift"]
     multi = shift["multi_object_share"]
     assert {k: multi[k] for k in ("train", "test", "of", "distance", "distance_by", "warn")} == {
-        "train": 0.1, "test": 0.4, "of": "share", "distance": 0.3, "distance_by": "difference", "warn": True}
+        "train": 0.1,
+        "test": 0.4,
+        "of": "share",
+        "distance": 0.3,
+        "distance_by": "difference",
+        "warn": True,
+    }
     assert multi["noise"] == share_noise(5, 50, 20, 50) < 0.3
     assert shift["dark_share"]["distance"] == 0.3 and shift["dark_share"]["warn"]
     assert shift["background_share"]["distance"] == 0.2 and not shift["background_share"]["warn"]  # not above
@@ -86,8 +106,10 @@ def test_the_shift_stands_out_with_a_plain_warning(sources):
     assert shift["boxes_per_image"]["of"] == "mean" and shift["boxes_per_image"]["test"] == 1.2
     assert shift["box_area_pct"]["noise"] == ks_noise(55, 60)
     warnings = report["warnings"]
-    assert warnings[0].startswith("WARNING train/test shift: images with 2+ boxes: 10.0% of train, 40.0% of test "
-                                  "(30 points apart; chance alone: up to ")
+    assert warnings[0].startswith(
+        "WARNING train/test shift: images with 2+ boxes: 10.0% of train, 40.0% of test "
+        "(30 points apart; chance alone: up to "
+    )
     assert any(line.startswith("WARNING train/test shift: dark images") for line in warnings)
     assert not any("background" in line for line in warnings)
     printed = "\n".join(summary_lines(report))
@@ -148,8 +170,19 @@ def test_the_stage_writes_metrics_and_plots_and_prints_the_warning(sources, tmp_
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / "health.py")], cwd=tmp_path, env=env, text=True,
-                          capture_output=True)
+    args = [
+        "data/validated/train/annotations.json",
+        "data/validated/test/annotations.json",
+        "metrics/health.json",
+        "metrics/health",
+    ]  # as dvc.yaml's cmd passes them
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "stages" / "health.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        capture_output=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "WARNING train/test shift: images with 2+ boxes" in proc.stdout
     report = json.loads((tmp_path / "metrics" / "health.json").read_text())

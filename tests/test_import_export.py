@@ -1,5 +1,6 @@
 """`rpsdet import` / `rpsdet export`: exports shaped exactly as the labeling tools write them are copied untouched
 into train/ and test/, validate to the pixel, and export -> import round-trips to the pixel in every format."""
+
 import hashlib
 import json
 import re
@@ -22,10 +23,15 @@ from rpsdet.validate.run import validate_source
 
 W, H = 96, 80
 # image stem -> boxes as (raw class index, x1, y1, x2, y2): 0-based pixel edges, x2/y2 exclusive
-TRUTH = {f"img{i:02d}": [(i % 3, 4 + i, 6, 40 + i, 50)] + ([((i + 1) % 3, 50, 10 + i, 90, 70)] if i % 2 else [])
-         for i in range(12)}
-ROBOFLOW = {"train": [f"img{i:02d}" for i in range(7)], "valid": ["img07", "img08"],
-            "test": ["img09", "img10", "img11"]}
+TRUTH = {
+    f"img{i:02d}": [(i % 3, 4 + i, 6, 40 + i, 50)] + ([((i + 1) % 3, 50, 10 + i, 90, 70)] if i % 2 else [])
+    for i in range(12)
+}
+ROBOFLOW = {
+    "train": [f"img{i:02d}" for i in range(7)],
+    "valid": ["img07", "img08"],
+    "test": ["img09", "img10", "img11"],
+}
 PARAMS = """# knobs
 classes:
   aliases:
@@ -51,35 +57,69 @@ def yolo_line(cls: int, x1: int, y1: int, x2: int, y2: int) -> str:
 
 
 def voc_xml(stem: str, names: list[str]) -> str:
-    objects = "".join(f"<object><name>{names[c]}</name><pose>Unspecified</pose><truncated>0</truncated>"
-                      f"<difficult>0</difficult><bndbox><xmin>{x1 + 1}</xmin><ymin>{y1 + 1}</ymin><xmax>{x2}</xmax>"
-                      f"<ymax>{y2}</ymax></bndbox></object>" for c, x1, y1, x2, y2 in TRUTH[stem])
-    return (f"<annotation><folder>JPEGImages</folder><filename>{stem}.jpg</filename><size><width>{W}</width>"
-            f"<height>{H}</height><depth>3</depth></size><segmented>0</segmented>{objects}</annotation>")
+    objects = "".join(
+        f"<object><name>{names[c]}</name><pose>Unspecified</pose><truncated>0</truncated>"
+        f"<difficult>0</difficult><bndbox><xmin>{x1 + 1}</xmin><ymin>{y1 + 1}</ymin><xmax>{x2}</xmax>"
+        f"<ymax>{y2}</ymax></bndbox></object>"
+        for c, x1, y1, x2, y2 in TRUTH[stem]
+    )
+    return (
+        f"<annotation><folder>JPEGImages</folder><filename>{stem}.jpg</filename><size><width>{W}</width>"
+        f"<height>{H}</height><depth>3</depth></size><segmented>0</segmented>{objects}</annotation>"
+    )
 
 
 def coco_json(stems: list[str], names: list[str], category_offset: int) -> dict:
     """Roboflow style: category 0 is the dataset's supercategory; classes start at 1."""
     cats = [{"id": 0, "name": "hands", "supercategory": "none"}] if category_offset else []
     cats += [{"id": i + category_offset, "name": n, "supercategory": "hands"} for i, n in enumerate(names)]
-    images = [{"id": k, "license": 1, "file_name": f"{s}.jpg", "height": H, "width": W,
-               "date_captured": "2026-01-01T00:00:00+00:00"} for k, s in enumerate(stems)]
+    images = [
+        {
+            "id": k,
+            "license": 1,
+            "file_name": f"{s}.jpg",
+            "height": H,
+            "width": W,
+            "date_captured": "2026-01-01T00:00:00+00:00",
+        }
+        for k, s in enumerate(stems)
+    ]
     boxes = [(k, box) for k, s in enumerate(stems) for box in TRUTH[s]]
-    anns = [{"id": n, "image_id": k, "category_id": c + category_offset, "bbox": [x1, y1, x2 - x1, y2 - y1],
-             "area": (x2 - x1) * (y2 - y1), "segmentation": [], "iscrowd": 0}
-            for n, (k, (c, x1, y1, x2, y2)) in enumerate(boxes)]
-    return {"info": {"description": "exported"}, "licenses": [{"id": 1, "name": "CC BY 4.0"}],
-            "categories": cats, "images": images, "annotations": anns}
+    anns = [
+        {
+            "id": n,
+            "image_id": k,
+            "category_id": c + category_offset,
+            "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "area": (x2 - x1) * (y2 - y1),
+            "segmentation": [],
+            "iscrowd": 0,
+        }
+        for n, (k, (c, x1, y1, x2, y2)) in enumerate(boxes)
+    ]
+    return {
+        "info": {"description": "exported"},
+        "licenses": [{"id": 1, "name": "CC BY 4.0"}],
+        "categories": cats,
+        "images": images,
+        "annotations": anns,
+    }
 
 
 def roboflow_yolo(root: Path, names) -> Path:
     """Roboflow 'YOLOv8' download: data.yaml + README files + train/valid/test each with images/ and labels/."""
     listed = names if isinstance(names, list) else [names[k] for k in sorted(names)]
-    yaml_names = (f"[{', '.join(repr(n) for n in names)}]" if isinstance(names, list)
-                  else "\n" + "".join(f"  {k}: {v}\n" for k, v in names.items()))
+    yaml_names = (
+        f"[{', '.join(repr(n) for n in names)}]"
+        if isinstance(names, list)
+        else "\n" + "".join(f"  {k}: {v}\n" for k, v in names.items())
+    )
     (root).mkdir(parents=True)
-    (root / "data.yaml").write_text(f"train: ../train/images\nval: ../valid/images\ntest: ../test/images\n\n"
-                                    f"nc: {len(listed)}\nnames: {yaml_names}\n", encoding="utf-8")
+    (root / "data.yaml").write_text(
+        f"train: ../train/images\nval: ../valid/images\ntest: ../test/images\n\n"
+        f"nc: {len(listed)}\nnames: {yaml_names}\n",
+        encoding="utf-8",
+    )
     (root / "README.roboflow.txt").write_text("Exported via roboflow.com\n")
     (root / "README.dataset.txt").write_text("# Hands\n")
     for split, stems in ROBOFLOW.items():
@@ -93,8 +133,10 @@ def roboflow_yolo(root: Path, names) -> Path:
 def ultralytics_yolo(root: Path) -> Path:
     """Ultralytics' own dataset layout: images/{train,val,test} mirrored by labels/, names in data.yaml."""
     root.mkdir(parents=True)
-    (root / "data.yaml").write_text("path: ../datasets/hands\ntrain: images/train\nval: images/val\n"
-                                    "test: images/test\nnames:\n  0: rock\n  1: paper\n  2: scissors\n")
+    (root / "data.yaml").write_text(
+        "path: ../datasets/hands\ntrain: images/train\nval: images/val\n"
+        "test: images/test\nnames:\n  0: rock\n  1: paper\n  2: scissors\n"
+    )
     for split, stems in ROBOFLOW.items():
         folder = "val" if split == "valid" else split
         for s in stems:
@@ -136,8 +178,9 @@ def cvat_coco(root: Path, names: list[str]) -> Path:
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
 
 
 def validated_boxes(dest: Path, tmp: Path, aliases: dict) -> dict[str, dict]:
@@ -154,8 +197,10 @@ def validated_boxes(dest: Path, tmp: Path, aliases: dict) -> dict[str, dict]:
 
 def truth_boxes(names: list[str]) -> dict[str, list]:
     to_class = {"Rock": "rock", "石头": "rock", "Paper": "paper", "Scissors": "scissors"}
-    return {s: sorted((to_class.get(names[c], names[c]), x1, y1, x2, y2) for c, x1, y1, x2, y2 in boxes)
-            for s, boxes in TRUTH.items()}
+    return {
+        s: sorted((to_class.get(names[c], names[c]), x1, y1, x2, y2) for c, x1, y1, x2, y2 in boxes)
+        for s, boxes in TRUTH.items()
+    }
 
 
 def assert_pixel_equal(found: dict[str, dict], names: list[str]) -> None:
@@ -207,7 +252,8 @@ def test_roboflow_coco_merges_train_and_valid_into_one_json_per_side(tmp_path):
     assert tree_hashes(src) == before and plan.format == "coco"
     train = json.loads((dest / "train" / "_annotations.coco.json").read_text())
     assert sorted(i["file_name"] for i in train["images"]) == sorted(
-        f"{split}/{s}.jpg" for split in ("train", "valid") for s in ROBOFLOW[split])
+        f"{split}/{s}.jpg" for split in ("train", "valid") for s in ROBOFLOW[split]
+    )
     assert train["info"] == {"description": "exported"} and {"license", "date_captured"} <= set(train["images"][0])
     assert len({a["id"] for a in train["annotations"]}) == len(train["annotations"])  # merged ids never collide
     found = validated_boxes(dest, tmp_path, {"Rock": "rock", "Paper": "paper", "Scissors": "scissors"})
@@ -229,12 +275,14 @@ def test_a_single_folder_export_is_cut_by_path_hash_with_its_annotations(tmp_pat
         assert {Path(i).stem for i in plan.images[side]} == {s for s, v in expected.items() if v == side}
     if make is cvat_voc:  # each XML travels with its image; tool metadata the reader does not use stays behind
         assert {p.stem for p in (dest / "test" / "Annotations").glob("*.xml")} == {
-            s for s, v in expected.items() if v == "test"}
+            s for s, v in expected.items() if v == "test"
+        }
         assert plan.left_out == ["ImageSets/Main/default.txt", "labelmap.txt"]
     else:  # one subset JSON per side
         test_json = json.loads((dest / "test" / "_annotations.coco.json").read_text())
         assert {Path(i["file_name"]).stem for i in test_json["images"]} == {
-            s for s, v in expected.items() if v == "test"}
+            s for s, v in expected.items() if v == "test"
+        }
     found = validated_boxes(dest, tmp_path, {})
     assert_pixel_equal(found, ["rock", "paper", "scissors"])
     assert {s: f["side"] for s, f in found.items()} == expected
@@ -285,8 +333,9 @@ def test_cli_import_sets_data_source_with_a_one_line_edit(tmp_path, monkeypatch,
     assert re.search(r"'Rock'\s+-> rock", out) and "images: train 9, test 3" in out and "dvc repro" in out
     assert "'Paper'" in out and "unknown class" not in out
     assert "train@round1 starts from random weights (train.pretrained: none)" in out  # PARAMS names no start
-    assert (work / "params.yaml").read_text() == PARAMS.replace("source: data/raw/synthetic   # default",
-                                                                "source: data/imports/hands   # default")
+    assert (work / "params.yaml").read_text() == PARAMS.replace(
+        "source: data/raw/synthetic   # default", "source: data/imports/hands   # default"
+    )
     assert (work / "data" / "imports" / ".gitignore").read_text() == "/hands\n"
     assert main(["import", str(src), "--name", "hands"]) == 2  # exists
     assert "--force" in capsys.readouterr().err
@@ -313,15 +362,18 @@ def test_cli_import_names_unknown_classes_and_how_to_map_them(tmp_path, monkeypa
     assert re.search(r"'thumbs'\s+-> UNKNOWN", out) and "classes.aliases" in out and "none.yaml not found" in out
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "is not a folder"),
-    ("no_images", "no images"),
-    ("no_labels", "no YOLO annotation files"),
-    ("unknown", "found no VOC XML, YOLO labels or COCO JSON"),
-    ("bad_json", "not valid JSON"),
-    ("bad_name", "--name"),
-    ("ratio", "--test-ratio"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "is not a folder"),
+        ("no_images", "no images"),
+        ("no_labels", "no YOLO annotation files"),
+        ("unknown", "found no VOC XML, YOLO labels or COCO JSON"),
+        ("bad_json", "not valid JSON"),
+        ("bad_name", "--name"),
+        ("ratio", "--test-ratio"),
+    ],
+)
 def test_bad_input_is_a_clear_error_with_exit_code_2(tmp_path, monkeypatch, capsys, case, message):
     src = tmp_path / "export"
     args = ["--name", "x"]

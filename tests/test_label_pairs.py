@@ -1,5 +1,6 @@
 """Near-duplicate label disagreement (no model): every disagreement injected into flagged pairs is found, pairs
 that agree are not reported, an unfindable partner is listed, and the review page shows each pair side by side."""
+
 import csv
 
 import numpy as np
@@ -14,19 +15,33 @@ ROCK, PAPER, SCISSORS = 0, 1, 2
 
 
 def rec(side: str, rel: str, boxes: list, labels: list, flags: dict | None = None, size=(320, 240)) -> ImageRecord:
-    return ImageRecord(image_id_for(f"{side}/{rel}"), f"images/{rel.split('/')[-1]}", *size, boxes, labels,
-                       flags or {})
+    return ImageRecord(image_id_for(f"{side}/{rel}"), f"images/{rel.split('/')[-1]}", *size, boxes, labels, flags or {})
 
 
 def test_partners_resolve_to_the_canonical_ids_validation_assigns():
-    r = rec("test", "JPEGImages/b.jpg", [], [], {"leakage": {"reference": "JPEGImages/a.jpg", "distance": 2,
-                                                             "kind": "near"},
-                                                 "near_duplicate": {"of": "JPEGImages/c.jpg", "distance": 3}})
+    r = rec(
+        "test",
+        "JPEGImages/b.jpg",
+        [],
+        [],
+        {
+            "leakage": {"reference": "JPEGImages/a.jpg", "distance": 2, "kind": "near"},
+            "near_duplicate": {"of": "JPEGImages/c.jpg", "distance": 3},
+        },
+    )
     leak, near = partner_refs(r, "test")
     assert (leak.relation, leak.side, leak.image_id, leak.distance) == (
-        "leakage", "train", image_id_for("train/JPEGImages/a.jpg"), 2)
+        "leakage",
+        "train",
+        image_id_for("train/JPEGImages/a.jpg"),
+        2,
+    )
     assert (near.relation, near.side, near.image_id, near.distance) == (
-        "near_duplicate", "test", image_id_for("test/JPEGImages/c.jpg"), 3)
+        "near_duplicate",
+        "test",
+        image_id_for("test/JPEGImages/c.jpg"),
+        3,
+    )
 
 
 def test_boxes_are_matched_by_iou_then_class_changes_and_missing_boxes_reported():
@@ -48,8 +63,10 @@ def test_a_hand_that_moved_between_video_frames_is_the_same_object():
     assert compare_boxes(a, moved, min_iou=0.3) == []
     relabelled = rec("train", "f53.jpg", [(432, 256, 498, 344)], [PAPER], size=(640, 640))
     found = compare_boxes(a, relabelled, min_iou=0.3)
-    assert sorted((d.kind, d.label or d.partner_label) for d in found) == [("missing_in_image", "paper"),
-                                                                          ("missing_in_partner", "rock")]
+    assert sorted((d.kind, d.label or d.partner_label) for d in found) == [
+        ("missing_in_image", "paper"),
+        ("missing_in_partner", "rock"),
+    ]
     far = rec("train", "f60.jpg", [(40, 40, 104, 128)], [ROCK], size=(640, 640))
     assert sorted(d.kind for d in compare_boxes(a, far, min_iou=0.3)) == ["missing_in_image", "missing_in_partner"]
 
@@ -62,25 +79,39 @@ def test_a_resized_copy_is_compared_in_relative_coordinates():
 
 def test_every_injected_disagreement_is_found_and_agreeing_pairs_are_not_reported():
     box1, box2 = (30, 40, 110, 150), (180, 60, 260, 170)
-    train = [rec("train", "JPEGImages/t0.jpg", [box1], [ROCK]),
-             rec("train", "JPEGImages/t1.jpg", [box1, box2], [PAPER, SCISSORS]),
-             rec("train", "JPEGImages/t2.jpg", [box1], [SCISSORS]),
-             # a later frame of t2 inside the train source, its label swapped
-             rec("train", "JPEGImages/t3.jpg", [box1], [ROCK], {"near_duplicate": {"of": "JPEGImages/t2.jpg",
-                                                                                   "distance": 1}})]
+    train = [
+        rec("train", "JPEGImages/t0.jpg", [box1], [ROCK]),
+        rec("train", "JPEGImages/t1.jpg", [box1, box2], [PAPER, SCISSORS]),
+        rec("train", "JPEGImages/t2.jpg", [box1], [SCISSORS]),
+        # a later frame of t2 inside the train source, its label swapped
+        rec(
+            "train", "JPEGImages/t3.jpg", [box1], [ROCK], {"near_duplicate": {"of": "JPEGImages/t2.jpg", "distance": 1}}
+        ),
+    ]
     leak = lambda ref, d: {"leakage": {"reference": ref, "distance": d, "kind": "near" if d else "exact"}}  # noqa
-    test = [rec("test", "JPEGImages/x0.jpg", [box1], [PAPER], leak("JPEGImages/t0.jpg", 3)),  # class disagrees
-            rec("test", "JPEGImages/x1.jpg", [box1], [PAPER], leak("JPEGImages/t1.jpg", 0)),  # a box is missing
-            rec("test", "JPEGImages/x2.jpg", [box1], [SCISSORS], leak("JPEGImages/t2.jpg", 2)),  # agrees
-            rec("test", "JPEGImages/x3.jpg", [box1], [ROCK], leak("JPEGImages/gone.jpg", 1))]  # partner not kept
+    test = [
+        rec("test", "JPEGImages/x0.jpg", [box1], [PAPER], leak("JPEGImages/t0.jpg", 3)),  # class disagrees
+        rec("test", "JPEGImages/x1.jpg", [box1], [PAPER], leak("JPEGImages/t1.jpg", 0)),  # a box is missing
+        rec("test", "JPEGImages/x2.jpg", [box1], [SCISSORS], leak("JPEGImages/t2.jpg", 2)),  # agrees
+        rec("test", "JPEGImages/x3.jpg", [box1], [ROCK], leak("JPEGImages/gone.jpg", 1)),
+    ]  # partner not kept
     pairs, unresolved = find_pairs({"train": train, "test": test}, min_iou=0.3)
     found = {(p.record.file_name, p.partner.file_name, d.kind) for p in pairs for d in p.disagreements}
-    assert found == {("images/x0.jpg", "images/t0.jpg", "class"), ("images/x1.jpg", "images/t1.jpg",
-                                                                   "missing_in_image"),
-                     ("images/t3.jpg", "images/t2.jpg", "class")}
+    assert found == {
+        ("images/x0.jpg", "images/t0.jpg", "class"),
+        ("images/x1.jpg", "images/t1.jpg", "missing_in_image"),
+        ("images/t3.jpg", "images/t2.jpg", "class"),
+    }
     assert [p.record.file_name for p in pairs if not p.disagreements] == ["images/x2.jpg"]
-    assert unresolved == [{"side": "test", "image_id": test[3].id, "file_name": "images/x3.jpg",
-                           "relation": "leakage", "partner": "train/JPEGImages/gone.jpg"}]
+    assert unresolved == [
+        {
+            "side": "test",
+            "image_id": test[3].id,
+            "file_name": "images/x3.jpg",
+            "relation": "leakage",
+            "partner": "train/JPEGImages/gone.jpg",
+        }
+    ]
     assert [p.distance for p in pairs] == sorted(p.distance for p in pairs)  # closest copies first
 
 
@@ -89,14 +120,17 @@ def test_real_style_near_identical_frames_with_disagreeing_labels_are_drawn_side
     rock in train and paper in test; the page shows both pictures with the disagreeing boxes."""
     im, hands = render_scene(np.random.default_rng(3), 320, 240, 1)
     sides = {}
-    for side, name, label, pixels in (("train", "f1.jpg", hands[0].label, im),
-                                      ("test", "f2.jpg", (hands[0].label + 1) % 3,
-                                       Image.fromarray((np.asarray(im) * 0.95).astype(np.uint8)))):
+    for side, name, label, pixels in (
+        ("train", "f1.jpg", hands[0].label, im),
+        ("test", "f2.jpg", (hands[0].label + 1) % 3, Image.fromarray((np.asarray(im) * 0.95).astype(np.uint8))),
+    ):
         (tmp_path / side / "images").mkdir(parents=True)
         pixels.save(tmp_path / side / "images" / name, quality=80)
         flags = {"leakage": {"reference": "JPEGImages/f1.jpg", "distance": 1, "kind": "near"}} if side == "test" else {}
-        write_coco(tmp_path / side / "annotations.json",
-                   [rec(side, f"JPEGImages/{name}", [tuple(float(v) for v in hands[0].box)], [label], flags)])
+        write_coco(
+            tmp_path / side / "annotations.json",
+            [rec(side, f"JPEGImages/{name}", [tuple(float(v) for v in hands[0].box)], [label], flags)],
+        )
         sides[side] = read_coco(tmp_path / side / "annotations.json")
     pairs, unresolved = find_pairs(sides, min_iou=0.3)
     assert not unresolved and len(pairs) == 1 and [d.kind for d in pairs[0].disagreements] == ["class"]

@@ -1,5 +1,6 @@
 """cleanlab label quality: what is given to cleanlab (fused, calibrated predictions), what it scores badly handled
 explicitly (crafted predictions), a ranking without ties, the measures, and the whole flow on a real detector."""
+
 import csv
 import json
 import sys
@@ -27,8 +28,10 @@ def image(i: int, boxes=(), labels=()) -> ImageRecord:
 def test_label_quality_imports_no_torch():
     import subprocess
 
-    code = ("import sys, rpsdet.label_quality.pairs, rpsdet.label_quality.scoring, rpsdet.label_quality.queue, "
-            "rpsdet.label_quality.predictions, rpsdet.validate.run; print('torch' in sys.modules)")
+    code = (
+        "import sys, rpsdet.label_quality.pairs, rpsdet.label_quality.scoring, rpsdet.label_quality.queue, "
+        "rpsdet.label_quality.predictions, rpsdet.validate.run; print('torch' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
@@ -61,8 +64,11 @@ def test_calibration_lifts_a_timid_models_correct_boxes_above_its_wrong_ones():
     for i in range(60):  # correct boxes score ~0.3, wrong ones ~0.05: a weak model, both below 0.5
         box = (20.0, 20.0, 120.0, 140.0)
         records.append(image(i, [box], [ROCK]))
-        preds.append(pred((*box, float(rng.uniform(0.25, 0.35)), ROCK),
-                          (200, 20, 260, 90, float(rng.uniform(0.02, 0.08)), PAPER)))
+        preds.append(
+            pred(
+                (*box, float(rng.uniform(0.25, 0.35)), ROCK), (200, 20, 260, 90, float(rng.uniform(0.02, 0.08)), PAPER)
+            )
+        )
     cal = evidence.fit_calibration(records, preds)
     assert cal.temperature < 1.0 and cal.shift > 0  # sharper, and shifted up: a temperature alone cannot do this
     calibrated = evidence.calibrate(preds, cal)
@@ -77,8 +83,13 @@ def clean_set(n: int = 12) -> tuple[list[ImageRecord], list[list[np.ndarray]]]:
     for i in range(n):
         box = (20.0 + i, 30.0, 120.0 + i, 150.0)
         records.append(image(i, [box], [i % 3]))
-        preds.append(pred((box[0] + 1 + i % 4, box[1] + 1, box[2] - i % 3, box[3] + i % 5, 0.97 - i * 0.01, i % 3),
-                          (box[0], box[1], box[2], box[3], 0.03, (i + 1) % 3), (290, 200, 315, 235, 0.02, ROCK)))
+        preds.append(
+            pred(
+                (box[0] + 1 + i % 4, box[1] + 1, box[2] - i % 3, box[3] + i % 5, 0.97 - i * 0.01, i % 3),
+                (box[0], box[1], box[2], box[3], 0.03, (i + 1) % 3),
+                (290, 200, 315, 235, 0.02, ROCK),
+            )
+        )
     return records, preds
 
 
@@ -93,8 +104,13 @@ def test_a_box_with_no_prediction_of_any_class_near_it_scores_low():
     assert rank.compute_badloc_box_scores(labels=labels, predictions=preds)[0][1] == 1.0  # cleanlab: "clean"
     reviews = scoring.review(records, preds)
     worst = reviews[0]
-    assert (worst.image_id, worst.kind, worst.box, worst.label, worst.issue) == (0, "unsupported",
-                                                                                list(spurious), "scissors", True)
+    assert (worst.image_id, worst.kind, worst.box, worst.label, worst.issue) == (
+        0,
+        "unsupported",
+        list(spurious),
+        "scissors",
+        True,
+    )
     assert worst.score == 0.0
     assert not any(r.issue for r in reviews[1:])
 
@@ -103,8 +119,7 @@ def test_an_image_without_any_prediction_is_not_a_perfect_label():
     records, preds = clean_set()
     preds[3] = pred()  # the model found nothing at all, yet a hand is labelled
     reviews = scoring.review(records, preds)
-    assert (reviews[0].image_id, reviews[0].kind, reviews[0].score, reviews[0].issue) == (3, "unsupported", 0.0,
-                                                                                          True)
+    assert (reviews[0].image_id, reviews[0].kind, reviews[0].score, reviews[0].issue) == (3, "unsupported", 0.0, True)
 
 
 def test_a_background_image_where_the_model_finds_a_hand_is_a_suspect_missing_label():
@@ -142,17 +157,29 @@ def test_injected_noise_ids_are_the_canonical_ids_of_the_label_issue_entries(tmp
     from rpsdet.data.coco import image_id_for
     from rpsdet.label_quality.measure import injected_noise
 
-    (tmp_path / "m.json").write_text(json.dumps([
-        {"kind": "swapped_class", "image": "JPEGImages/a.jpg", "check": "label_issue"},
-        {"kind": "truncated", "image": "JPEGImages/b.jpg", "check": "truncated_image"}]))
+    (tmp_path / "m.json").write_text(
+        json.dumps(
+            [
+                {"kind": "swapped_class", "image": "JPEGImages/a.jpg", "check": "label_issue"},
+                {"kind": "truncated", "image": "JPEGImages/b.jpg", "check": "truncated_image"},
+            ]
+        )
+    )
     assert injected_noise(tmp_path / "m.json", "test") == {image_id_for("test/JPEGImages/a.jpg")}
 
 
 def test_precision_recall_and_precision_at_k():
     reviews = [Review(i, "", i / 10, i < 4, "", [], "", 1.0, False) for i in range(10)]
-    assert precision_recall(reviews, {0, 1, 7}) == {"flagged": 4, "noisy": 3, "true_positives": 2, "precision": 0.5,
-                                                    "recall": 0.6667, "k": 3, "precision_at_k": 0.6667,
-                                                    "recall_at_k": 0.6667}
+    assert precision_recall(reviews, {0, 1, 7}) == {
+        "flagged": 4,
+        "noisy": 3,
+        "true_positives": 2,
+        "precision": 0.5,
+        "recall": 0.6667,
+        "k": 3,
+        "precision_at_k": 0.6667,
+        "recall_at_k": 0.6667,
+    }
 
 
 @pytest.mark.slow
@@ -162,8 +189,12 @@ def test_the_flow_on_a_real_detector_ranks_injected_noise_first(tiny_splits, tmp
     from rpsdet.train.loop import TrainConfig, train
 
     ckpt = tmp_path / "model.pt"
-    train(TrainConfig(epochs=1, image_size=128, batch_size=4, warmup_steps=3, eval_every=1, threads=2),
-          tiny_splits / "train.json", tiny_splits / "val.json", ckpt)
+    train(
+        TrainConfig(epochs=1, image_size=128, batch_size=4, warmup_steps=3, eval_every=1, threads=2),
+        tiny_splits / "train.json",
+        tiny_splits / "val.json",
+        ckpt,
+    )
     test_json = tiny_splits / "test.json"
     records = read_coco(test_json)
     # two "models" (the same checkpoint twice) fuse into the same evidence
@@ -175,8 +206,11 @@ def test_the_flow_on_a_real_detector_ranks_injected_noise_first(tiny_splits, tmp
     for rec, p in zip(records, preds):
         flat = np.concatenate([np.c_[a, np.full(len(a), c)] for c, a in enumerate(p)])
         top = flat[np.argsort(-flat[:, 4])[:1]]
-        clean.append(ImageRecord(rec.id, rec.file_name, rec.width, rec.height,
-                                 [tuple(r[:4]) for r in top], [int(r[5]) for r in top]))
+        clean.append(
+            ImageRecord(
+                rec.id, rec.file_name, rec.width, rec.height, [tuple(r[:4]) for r in top], [int(r[5]) for r in top]
+            )
+        )
     noisy = {clean[0].id, clean[1].id, clean[2].id}
     clean[0].labels[0] = (clean[0].labels[0] + 1) % 3  # swapped class
     x1, y1, x2, y2 = clean[1].boxes[0]
@@ -197,9 +231,11 @@ def test_the_flow_on_a_real_detector_ranks_injected_noise_first(tiny_splits, tmp
     page = (out / "review.html").read_text()
     assert page.count("<img src='thumbs/") == 5 and "http" not in page
     pair_ids = {clean[5].id}
-    for action, expected in (("keep", len(clean)), ("drop", len(clean) - len({r.image_id for r in reviews
-                                                                              if r.issue} | pair_ids)),
-                             ("mark", len(clean))):
+    for action, expected in (
+        ("keep", len(clean)),
+        ("drop", len(clean) - len({r.image_id for r in reviews if r.issue} | pair_ids)),
+        ("mark", len(clean)),
+    ):
         n = queue.write_reviewed(tmp_path / f"{action}.json", test_json, clean, reviews, pair_ids, action)
         assert n == len(json.loads((tmp_path / f"{action}.json").read_text())["images"]) == expected
     marked = json.loads((tmp_path / "mark.json").read_text())["images"]

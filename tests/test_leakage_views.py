@@ -3,6 +3,7 @@
 Records carry the validation contract `flags["leakage"]`; every number is pycocotools', cross-checked against
 COCOeval's own image-id restriction.
 """
+
 import contextlib
 import copy
 import io
@@ -20,8 +21,8 @@ from rpsdet.evaluate.gallery import write_gallery
 from rpsdet.evaluate.leakage import FULL, LEAK_FREE, resolve_view, view_metrics, view_rows, view_slices
 from rpsdet.evaluate.matching import match_image
 from rpsdet.evaluate.report import leak_free_metrics, slice_metrics, with_leak_free_slices
-from rpsdet.slices.compare import compare_rounds
-from rpsdet.slices.mine import rank_slices
+from rpsdet.failure_loop.compare import compare_rounds
+from rpsdet.failure_loop.mine import rank_slices
 
 LEAK = {"reference": "images/train_0003.jpg", "distance": 3, "kind": "near"}
 
@@ -46,10 +47,16 @@ def counts(records: list[ImageRecord], results: list[dict]) -> dict[int, dict[st
     out = {}
     for rec in records:
         dets = [d for d in results if d["image_id"] == rec.id]
-        boxes = np.asarray([[d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2], d["bbox"][1] + d["bbox"][3]]
-                            for d in dets])
-        err = match_image(np.asarray(rec.boxes), np.asarray(rec.labels), boxes,
-                          np.asarray([d["category_id"] - 1 for d in dets]), np.asarray([d["score"] for d in dets]))
+        boxes = np.asarray(
+            [[d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2], d["bbox"][1] + d["bbox"][3]] for d in dets]
+        )
+        err = match_image(
+            np.asarray(rec.boxes),
+            np.asarray(rec.labels),
+            boxes,
+            np.asarray([d["category_id"] - 1 for d in dets]),
+            np.asarray([d["score"] for d in dets]),
+        )
         out[rec.id] = {k: err.count(k) for k in ("tp", "fp", "fn", "wrong_class")}
     return out
 
@@ -127,30 +134,45 @@ def test_the_view_is_chosen_by_param_and_says_why():
     assert resolve_view("leak_free", clean).name == LEAK_FREE
     with pytest.raises(ValueError, match="no leak-free test set"):
         resolve_view("auto", {"images": 5, "leaked_images": 5})
-    with pytest.raises(ValueError, match="slices.leakage_view"):
+    with pytest.raises(ValueError, match="failure_slice.leakage_view"):
         resolve_view("clean", clean)
 
 
 def test_mining_and_compare_read_the_chosen_view():
-    eval_round1 = {"images": 10, "leaked_images": 4, "map50": 0.8, "map": 0.5,
-                   LEAK_FREE: {"images": 6, "map50": 0.6, "map": 0.4}}
-    eval_round2 = {"images": 10, "leaked_images": 4, "map50": 0.85, "map": 0.55,
-                   LEAK_FREE: {"images": 6, "map50": 0.7, "map": 0.45}}
+    eval_round1 = {
+        "images": 10,
+        "leaked_images": 4,
+        "map50": 0.8,
+        "map": 0.5,
+        LEAK_FREE: {"images": 6, "map50": 0.6, "map": 0.4},
+    }
+    eval_round2 = {
+        "images": 10,
+        "leaked_images": 4,
+        "map50": 0.85,
+        "map": 0.55,
+        LEAK_FREE: {"images": 6, "map50": 0.7, "map": 0.45},
+    }
     slices = {
         "objects>=2": {"images": 5, "map50": 0.7, "map": 0.4, LEAK_FREE: {"images": 4, "map50": 0.3, "map": 0.2}},
         "objects==1": {"images": 5, "map50": 0.9, "map": 0.6, LEAK_FREE: {"images": 2, "map50": 0.9, "map": 0.6}},
     }
-    slices2 = {name: {**m, "map50": m["map50"] + 0.1, LEAK_FREE: {**m[LEAK_FREE], "map50": m[LEAK_FREE]["map50"] + 0.2}}
-               for name, m in slices.items()}
-    per_image = pd.DataFrame([{"objects": 2, "errors": 3, "leaked": False}] * 4 +
-                             [{"objects": 2, "errors": 5, "leaked": True}] +
-                             [{"objects": 1, "errors": 0, "leaked": False}] * 2 +
-                             [{"objects": 1, "errors": 0, "leaked": True}] * 3)
+    slices2 = {
+        name: {**m, "map50": m["map50"] + 0.1, LEAK_FREE: {**m[LEAK_FREE], "map50": m[LEAK_FREE]["map50"] + 0.2}}
+        for name, m in slices.items()
+    }
+    per_image = pd.DataFrame(
+        [{"objects": 2, "errors": 3, "leaked": False}] * 4
+        + [{"objects": 2, "errors": 5, "leaked": True}]
+        + [{"objects": 1, "errors": 0, "leaked": False}] * 2
+        + [{"objects": 1, "errors": 0, "leaked": True}] * 3
+    )
 
     view = resolve_view("auto", eval_round1)
     assert len(view_rows(per_image, view)) == 6
-    ranked = rank_slices(view_slices(slices, view), view_metrics(eval_round1, view)["map50"],
-                         view_rows(per_image, view))
+    ranked = rank_slices(
+        view_slices(slices, view), view_metrics(eval_round1, view)["map50"], view_rows(per_image, view)
+    )
     top = ranked[0]
     assert top.rule == "objects>=2" and top.images == 4 and round(top.gap, 2) == 0.3 and top.error_share == 1.0
 
@@ -159,8 +181,11 @@ def test_mining_and_compare_read_the_chosen_view():
     round1 = comparison["rounds"]["round1"]
     assert round1["overall_map50"] == 0.6 and round1["slice_images"] == 4
     assert comparison["delta"]["round2"]["slice_map50_points"] == 20.0
-    full = compare_rounds("objects>=2", {"round1": (eval_round1, slices), "round2": (eval_round2, slices2)},
-                          resolve_view("full", eval_round1))
+    full = compare_rounds(
+        "objects>=2",
+        {"round1": (eval_round1, slices), "round2": (eval_round2, slices2)},
+        resolve_view("full", eval_round1),
+    )
     assert full["rounds"]["round1"]["overall_map50"] == 0.8 and full["delta"]["round2"]["slice_map50_points"] == 10.0
 
 
@@ -174,11 +199,15 @@ def test_the_gallery_marks_leaked_images_and_filters_them(tmp_path):
     errors = {}
     for rec in records:
         dets = [d for d in results if d["image_id"] == rec.id]
-        errors[rec.id] = match_image(np.asarray(rec.boxes), np.asarray(rec.labels),
-                                     np.asarray([[d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2],
-                                                  d["bbox"][1] + d["bbox"][3]] for d in dets]),
-                                     np.asarray([d["category_id"] - 1 for d in dets]),
-                                     np.asarray([d["score"] for d in dets]))
+        errors[rec.id] = match_image(
+            np.asarray(rec.boxes),
+            np.asarray(rec.labels),
+            np.asarray(
+                [[d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2], d["bbox"][1] + d["bbox"][3]] for d in dets]
+            ),
+            np.asarray([d["category_id"] - 1 for d in dets]),
+            np.asarray([d["score"] for d in dets]),
+        )
     attributes = {r.id: {"objects": len(r.boxes), "brightness": "normal", "blur": "sharp"} for r in records}
     page = write_gallery(tmp_path / "gallery", coco, records, errors, attributes, ["rock", "paper", "scissors"])
     text = page.read_text()

@@ -12,8 +12,11 @@ def test_tp_wrong_class_fp_and_fn_are_told_apart():
     errors = match_image(GT_BOXES, GT_LABELS, preds, np.array([0, 2, 1]), np.array([0.9, 0.8, 0.7]))
     assert [o.kind for o in errors.outcomes] == ["tp", "wrong_class", "fp", "fn"]
     assert confusion_rows(errors, NAMES) == [
-        {"actual": "rock", "predicted": "rock"}, {"actual": "paper", "predicted": "scissors"},
-        {"actual": "background", "predicted": "paper"}, {"actual": "scissors", "predicted": "background"}]
+        {"actual": "rock", "predicted": "rock"},
+        {"actual": "paper", "predicted": "scissors"},
+        {"actual": "background", "predicted": "paper"},
+        {"actual": "scissors", "predicted": "background"},
+    ]
     assert worst_error(errors, NAMES) == "paper predicted as scissors (0.80)"
     # 1 TP of 3 predictions and 3 ground-truth boxes.
     assert precision_recall_f1(1, 1, 1, 1) == {"precision": 0.3333, "recall": 0.3333, "f1": 0.3333}

@@ -1,16 +1,18 @@
 import pandas as pd
 import pytest
 
-from rpsdet.slices.mine import choose_slice, rank_slices
+from rpsdet.failure_loop.mine import choose_slice, rank_slices
 
 # 10 test images: 6 with one hand (all right), 4 with several hands (most errors), 2 of them dark.
-TABLE = pd.DataFrame([
-    *({"objects": 1, "brightness": "normal", "blur": "sharp", "errors": 0} for _ in range(6)),
-    {"objects": 2, "brightness": "dark", "blur": "sharp", "errors": 2},
-    {"objects": 3, "brightness": "dark", "blur": "sharp", "errors": 3},
-    {"objects": 2, "brightness": "normal", "blur": "blurry", "errors": 1},
-    {"objects": 4, "brightness": "normal", "blur": "sharp", "errors": 2},
-])
+TABLE = pd.DataFrame(
+    [
+        *({"objects": 1, "brightness": "normal", "blur": "sharp", "errors": 0} for _ in range(6)),
+        {"objects": 2, "brightness": "dark", "blur": "sharp", "errors": 2},
+        {"objects": 3, "brightness": "dark", "blur": "sharp", "errors": 3},
+        {"objects": 2, "brightness": "normal", "blur": "blurry", "errors": 1},
+        {"objects": 4, "brightness": "normal", "blur": "sharp", "errors": 2},
+    ]
+)
 SLICES = {
     "objects==1": {"images": 6, "map50": 0.95},
     "objects==2": {"images": 2, "map50": 0.50},

@@ -3,6 +3,7 @@
 The "objects" are solid rectangles, each in its own colour, on tiny grey images: an output box is right when the
 pixels inside it are its object's colour and it matches where that colour landed.
 """
+
 import random
 
 import numpy as np
@@ -11,7 +12,8 @@ from PIL import Image
 
 from rpsdet.data.coco import ImageRecord, write_coco
 from rpsdet.model.preprocess import MEAN, STD, A
-from rpsdet.train.dataset import DetectionDataset, train_transform
+from rpsdet.train.dataset import DetectionDataset
+from rpsdet.train.transforms import train_transform
 
 SIZE = 64  # source images and network input alike: a mosaic tile is then exactly half scale
 GREY = (128, 128, 128)
@@ -76,7 +78,7 @@ def test_mosaic_boxes_lie_in_the_image_and_cover_their_objects(coloured_coco, se
     for box, label in zip(boxes.tolist(), labels.tolist()):
         x1, y1, x2, y2 = box
         assert 0 <= x1 < x2 <= SIZE and 0 <= y1 < y2 <= SIZE  # (a) inside the image
-        inner = owner[int(np.ceil(y1)) + 1:int(y2) - 1, int(np.ceil(x1)) + 1:int(x2) - 1]
+        inner = owner[int(np.ceil(y1)) + 1 : int(y2) - 1, int(np.ceil(x1)) + 1 : int(x2) - 1]
         ids, counts = np.unique(inner[inner >= 0], return_counts=True)
         obj = int(ids[counts.argmax()])
         assert counts.max() >= 0.9 * inner.size  # (b) the box holds one object's pixels ...
@@ -95,8 +97,11 @@ def test_mosaic_off_is_todays_transform(coloured_coco):
     today, off = train_transform(SIZE, 0.25, 0.3), train_transform(SIZE, 0.25, 0.3, mosaic=0.0)
     assert repr(today) == repr(off) and not any(isinstance(t, A.Mosaic) for t in off.transforms)
     assert not DetectionDataset(coloured_coco, off, SIZE).mosaic  # no partner images are loaded
-    sample = {"image": np.asarray(Image.open(coloured_coco.parent / "0.png")),
-              "bboxes": np.asarray([o[3] for o in OBJECTS[:2]], np.float32), "labels": np.asarray([0, 1])}
+    sample = {
+        "image": np.asarray(Image.open(coloured_coco.parent / "0.png")),
+        "bboxes": np.asarray([o[3] for o in OBJECTS[:2]], np.float32),
+        "labels": np.asarray([0, 1]),
+    }
     for seed in range(5):
         today.set_random_seed(seed)
         off.set_random_seed(seed)

@@ -1,4 +1,5 @@
 """The ONNX Runtime backend gives the same detections and the same COCO mAP as PyTorch, and `auto` degrades safely."""
+
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from timm.layers import FrozenBatchNormAct2d
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from rpsdet.classes import CLASS_NAMES
-from rpsdet.evaluate.run import evaluate_dataset
+from rpsdet.evaluate.inference import evaluate_dataset
 from rpsdet.model.checkpoint import save_checkpoint
 from rpsdet.model.factory import build_effdet
 from rpsdet.model.predict import Detection, Detector
@@ -29,8 +30,16 @@ def assert_same_detections(expected: list[Detection], got: list[Detection]) -> N
     assert len(got) == len(expected)
     free = list(got)
     for d in expected:
-        partner = next((g for g in free if g.label == d.label and abs(g.score - d.score) <= 1e-3
-                        and np.abs(np.subtract(g.box, d.box)).max() <= 1.0), None)
+        partner = next(
+            (
+                g
+                for g in free
+                if g.label == d.label
+                and abs(g.score - d.score) <= 1e-3
+                and np.abs(np.subtract(g.box, d.box)).max() <= 1.0
+            ),
+            None,
+        )
         assert partner is not None, f"no ONNX partner for {d}"
         free.remove(partner)
 
@@ -58,8 +67,11 @@ def test_frozen_batchnorm_exports_and_gives_the_same_detections(drawn_images, tm
     with torch.no_grad():  # scores spread over ~0.05-0.5, so ranking and NMS are exercised
         model.class_net.predict.conv_pw.bias.uniform_(-3.0, 0.0)
     path = tmp_path / "frozen.pt"
-    save_checkpoint(path, model, {"arch": "efficientdet_d0", "image_size": IMAGE_SIZE, "norm": "frozen_batch",
-                                  "class_names": list(CLASS_NAMES)})
+    save_checkpoint(
+        path,
+        model,
+        {"arch": "efficientdet_d0", "image_size": IMAGE_SIZE, "norm": "frozen_batch", "class_names": list(CLASS_NAMES)},
+    )
     torch_det = Detector.from_checkpoint(path, backend="torch")
     onnx_det = Detector.from_checkpoint(path, backend="onnx")
     expected, got = torch_det.predict(drawn_images, 0.05), onnx_det.predict(drawn_images, 0.05)
@@ -88,8 +100,8 @@ def test_score_prefilter_keeps_exactly_the_detections_above_it(random_checkpoint
         full, fast = detector._forward(x, scale, size), detector._forward(x, scale, size, threshold)
     for f, g in zip(full, fast, strict=True):
         above = f[f[:, 4] > threshold]
-        torch.testing.assert_close(g[:len(above)], above, rtol=0, atol=1e-6)  # sigmoid may differ by 1 ulp
-        assert not g[len(above):].any()
+        torch.testing.assert_close(g[: len(above)], above, rtol=0, atol=1e-6)  # sigmoid may differ by 1 ulp
+        assert not g[len(above) :].any()
 
 
 def test_channels_last_torch_backend_matches_contiguous(random_checkpoint, drawn_images):
@@ -126,8 +138,11 @@ def test_auto_falls_back_to_torch_with_a_reason(random_checkpoint, monkeypatch, 
 def test_auto_keeps_torch_for_large_inputs(tmp_path, cache):
     """At 512 px channels_last PyTorch beats ONNX Runtime on CPU (bench/bench_speed.py): auto exports nothing."""
     path = tmp_path / "large.pt"
-    save_checkpoint(path, build_effdet("efficientdet_d0", 512, len(CLASS_NAMES), "group"),
-                    {"arch": "efficientdet_d0", "image_size": 512, "norm": "group", "class_names": list(CLASS_NAMES)})
+    save_checkpoint(
+        path,
+        build_effdet("efficientdet_d0", 512, len(CLASS_NAMES), "group"),
+        {"arch": "efficientdet_d0", "image_size": 512, "norm": "group", "class_names": list(CLASS_NAMES)},
+    )
     assert Detector.from_checkpoint(path).backend == "torch" and not cache.exists()
 
 

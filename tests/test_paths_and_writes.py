@@ -1,5 +1,6 @@
 """COCO files name paths to open: `export` and `evaluate --data` refuse any that leave the dataset or the project.
 params.yaml edits and registry files are written atomically: a failed write leaves the old file whole."""
+
 import json
 import os
 import stat
@@ -37,9 +38,15 @@ def write_coco(path: Path, file_names: list[str]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("bad, why", [("../../../secret.jpg", "leads outside"), ("{abs}", "absolute path"),
-                                      ("../../.rpsdet/token_secret", "not an image file"),
-                                      ("images/link.jpg", "leads outside")])
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        ("../../../secret.jpg", "leads outside"),
+        ("{abs}", "absolute path"),
+        ("../../.rpsdet/token_secret", "not an image file"),
+        ("images/link.jpg", "leads outside"),
+    ],
+)
 def test_export_and_evaluate_refuse_paths_out_of_the_dataset(layout, tmp_path, bad, why, capsys, monkeypatch):
     (layout / "data" / "ds" / "images" / "link.jpg").symlink_to(tmp_path / "secret.jpg")
     bad = bad.replace("{abs}", str(tmp_path / "secret.jpg"))
@@ -51,8 +58,10 @@ def test_export_and_evaluate_refuse_paths_out_of_the_dataset(layout, tmp_path, b
     assert main(["export", "data/ds", str(tmp_path / "out2"), "--format", "yolo"]) == 2
     assert "file_name(s) refused" in capsys.readouterr().err and not (tmp_path / "out2").exists()
     (tmp_path / "model.pt").write_bytes(b"the data check comes before any model is loaded")
-    assert main(["evaluate", "--model", str(tmp_path / "model.pt"), "--data", "data/ds",
-                 "--out", str(tmp_path / "eval")]) == 2
+    assert (
+        main(["evaluate", "--model", str(tmp_path / "model.pt"), "--data", "data/ds", "--out", str(tmp_path / "eval")])
+        == 2
+    )
     assert "file_name(s) refused" in capsys.readouterr().err
 
 
@@ -81,8 +90,13 @@ def test_a_failed_params_edit_leaves_params_yaml_whole(tmp_path):
         except OSError as exc:
             print("write failed:", exc.strerror)
         """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
     assert "write failed: File too large" in out.stdout, out.stderr
     assert params.read_text() == original
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no temporary file left behind

@@ -1,5 +1,6 @@
 """`make pictures` (docs/make_pictures.py) on a finished run's outputs, made here at tiny size: a barely trained
 checkpoint, its real evaluation (gallery + PR curves) and the real served phone page."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -25,16 +26,33 @@ def finished_run(tiny_checkpoint, tiny_splits, tmp_path_factory) -> Path:
     (root / "models" / "round2" / "model.pt").symlink_to(tiny_checkpoint)
     (root / "data" / "splits").mkdir(parents=True)
     (root / "data" / "splits" / "v1").symlink_to(tiny_splits)
-    out = EvalOutputs(root / "data/eval/round2", root / "metrics/eval_round2.json", root / "metrics/slices_round2.json",
-                      root / "metrics/eval_round2")
+    out = EvalOutputs(
+        root / "data/eval/round2",
+        root / "metrics/eval_round2.json",
+        root / "metrics/slices_round2.json",
+        root / "metrics/eval_round2",
+    )
     evaluate_model(Detector.from_checkpoint(tiny_checkpoint), tiny_splits / "test.json", out, 0.05, SliceThresholds())
     return root
 
 
 def test_the_three_pictures_are_drawn_from_the_run_and_stay_small(browser, finished_run, tmp_path):
-    run = subprocess.run([sys.executable, str(ROOT / "docs" / "make_pictures.py"), "--root", str(finished_run),
-                          "--out", str(tmp_path), "--score-threshold", "0"],
-                         capture_output=True, text=True, timeout=540, cwd=ROOT)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "docs" / "make_pictures.py"),
+            "--root",
+            str(finished_run),
+            "--out",
+            str(tmp_path),
+            "--score-threshold",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=540,
+        cwd=ROOT,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     for name in ("gallery.png", "pr_curve.png", "phone.png"):
         path = tmp_path / name
@@ -55,9 +73,22 @@ def test_the_three_pictures_are_drawn_from_the_run_and_stay_small(browser, finis
 
 
 def test_an_unfinished_run_gets_one_line_that_says_what_to_do(browser, tmp_path):
-    run = subprocess.run([sys.executable, str(ROOT / "docs" / "make_pictures.py"), "--root", str(tmp_path),
-                          "--out", str(tmp_path / "docs"), "--only", "gallery"],
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "docs" / "make_pictures.py"),
+            "--root",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "docs"),
+            "--only",
+            "gallery",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert run.returncode == 2
     assert "gallery/index.html not found: run the pipeline first (dvc repro)" in run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "docs").exists()

@@ -1,4 +1,5 @@
 """The real pipeline, end to end: copy the repo, apply the instant profile, `dvc repro`, check, repro again."""
+
 import json
 import os
 import shutil
@@ -39,11 +40,16 @@ def run(cmd: list[str], cwd: Path, env: dict) -> str:
 def pipeline(tmp_path_factory):
     work = tmp_path_factory.mktemp("repo") / "rpsdet"
     shutil.copytree(REPO, work, ignore=skip)
-    params = deep_merge(yaml.safe_load((work / "params.yaml").read_text()),
-                        yaml.safe_load((work / "params_instant.yaml").read_text()))
+    params = deep_merge(
+        yaml.safe_load((work / "params.yaml").read_text()), yaml.safe_load((work / "params_instant.yaml").read_text())
+    )
     (work / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "NO_ALBUMENTATIONS_UPDATE": "1",
+    }
     run(["git", "init", "-q"], work, env)
     run(["git", "add", "-A"], work, env)
     run(["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "clone"], work, env)
@@ -57,10 +63,25 @@ def pipeline(tmp_path_factory):
 @pytest.mark.slow
 def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
     work, first, _, params = pipeline
-    for stage in ("synthesize@train", "synthesize@test", "validate@train", "validate@test", "health", "label_pairs",
-                  "split", "pretrain_data", "pretrain", "train@round1", "evaluate@round1", "mine_failures", "augment",
-                  "train@round2", "label_quality",
-                  "evaluate@round2", "compare"):
+    for stage in (
+        "synthesize@train",
+        "synthesize@test",
+        "validate@train",
+        "validate@test",
+        "health",
+        "label_pairs",
+        "split",
+        "pretrain_data",
+        "pretrain",
+        "train@round1",
+        "evaluate@round1",
+        "mine_failures",
+        "augment",
+        "train@round2",
+        "label_quality",
+        "evaluate@round2",
+        "compare",
+    ):
         assert f"Running stage '{stage}'" in first
     for name in ("round1", "round2"):
         metrics = json.loads((work / "metrics" / f"eval_{name}.json").read_text())
@@ -74,8 +95,10 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
         assert (work / "data" / "eval" / name / "gallery" / "index.html").is_file()
     compare = json.loads((work / "metrics" / "compare.json").read_text())
     assert compare["failure_slice"] == "objects>=2" and set(compare["rounds"]) == {"round1", "round2"}
-    assert compare["test_view"]["name"] == "full" and "Scored on the full test set" in \
-        (work / "metrics" / "failure_slice.md").read_text()
+    assert (
+        compare["test_view"]["name"] == "full"
+        and "Scored on the full test set" in (work / "metrics" / "failure_slice.md").read_text()
+    )
     augment = json.loads((work / "metrics" / "augment.json").read_text())
     assert augment["generated"] == 3 * augment["selected"] - augment["rejected"]
     validation = json.loads((work / "metrics" / "validation_train.json").read_text())
@@ -94,8 +117,9 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline):
 def test_round_1_fine_tunes_the_synthetic_pretraining_artifact(pipeline):
     work, _, _, params = pipeline
     synth = params["pretrain"]["synth"]
-    kept = [json.loads((work / "data" / "pretrain" / side / "annotations.json").read_text())
-            for side in ("train", "val")]
+    kept = [
+        json.loads((work / "data" / "pretrain" / side / "annotations.json").read_text()) for side in ("train", "val")
+    ]
     assert [len(k["images"]) for k in kept] == [synth["train"]["count"], synth["val"]["count"]]
     pretrain = json.loads((work / "metrics" / "pretrain.json").read_text())
     assert 0.0 <= pretrain["map50"] <= 1.0 and pretrain["steps"] > 0 and pretrain["seconds"] > 0
@@ -141,15 +165,25 @@ def test_a_queued_grid_of_experiments_runs_and_shows_up_in_exp_show(pipeline):
         time.sleep(5)
     assert "Queued" not in status and "Running" not in status, f"the queue did not finish in 30 min:\n{status}"
     assert "Failed" not in status, status
-    table = json.loads(subprocess.run([*dvc, "exp", "show", "--json"], cwd=work, env=env, capture_output=True,
-                                      text=True, check=True).stdout)
+    table = json.loads(
+        subprocess.run(
+            [*dvc, "exp", "show", "--json"], cwd=work, env=env, capture_output=True, text=True, check=True
+        ).stdout
+    )
     lrs = []
     for commit in table:
         for exp in commit.get("experiments") or []:
             for rev in exp.get("revs", []):
                 data = rev.get("data") or {}
-                lr = data.get("params", {}).get("params.yaml", {}).get("data", {}).get("rounds", {}) \
-                    .get("round2", {}).get("train", {}).get("lr")
+                lr = (
+                    data.get("params", {})
+                    .get("params.yaml", {})
+                    .get("data", {})
+                    .get("rounds", {})
+                    .get("round2", {})
+                    .get("train", {})
+                    .get("lr")
+                )
                 metrics = data.get("metrics", {}).get("metrics/eval_round2.json", {}).get("data", {})
                 if lr is not None and "map50" in metrics:
                     lrs.append(lr)
@@ -170,7 +204,10 @@ def test_an_imported_dataset_becomes_the_source_of_the_pipeline(pipeline):
     assert yaml.safe_load((work / "params.yaml").read_text())["data"]["source"] == "data/imports/mine"
     ran = run([sys.executable, "-m", "dvc", "repro", "split"], work, env)
     assert {line.split("'")[1] for line in ran.splitlines() if line.startswith("Running stage")} == {
-        "validate@train", "validate@test", "split"}
+        "validate@train",
+        "validate@test",
+        "split",
+    }
     sides = {side: json.loads((work / "metrics" / f"validation_{side}.json").read_text()) for side in ("train", "test")}
     assert sides["train"]["input_images"] + sides["test"]["input_images"] == exported
     assert sides["train"]["format"] == "coco" and sides["test"]["kept_images"] > 0

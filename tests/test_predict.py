@@ -1,4 +1,5 @@
 """`rpsdet predict` on generated images, a generated video and broken inputs, with a real (briefly trained) model."""
+
 import csv
 import json
 import shutil
@@ -32,7 +33,7 @@ def photos(tmp_path_factory) -> Path:
     for p in sorted((root / "src1" / "JPEGImages").iterdir()):
         shutil.copy(p, folder / "sub" / p.name)
     whole = (folder / "p0_00000.jpg").read_bytes()
-    (folder / "broken.jpg").write_bytes(whole[:len(whole) // 3])
+    (folder / "broken.jpg").write_bytes(whole[: len(whole) // 3])
     (folder / "notes.txt").write_text("not a photo")
     return folder
 
@@ -58,13 +59,30 @@ def read_summary(out: Path) -> list[dict]:
 def test_predict_writes_drawn_outputs_coco_results_and_a_summary(tiny_checkpoint, photos, video, tmp_path, capsys):
     out = tmp_path / "run"
     (tmp_path / "damaged.mp4").write_bytes(b"\0" * 2048)
-    rc = main(["predict", str(photos), str(video), str(tmp_path / "damaged.mp4"), "--model", str(tiny_checkpoint),
-               "--conf", str(CONF), "--out", str(out), "--params", str(tmp_path / "none.yaml")])
+    rc = main(
+        [
+            "predict",
+            str(photos),
+            str(video),
+            str(tmp_path / "damaged.mp4"),
+            "--model",
+            str(tiny_checkpoint),
+            "--conf",
+            str(CONF),
+            "--out",
+            str(out),
+            "--params",
+            str(tmp_path / "none.yaml"),
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 1  # something was skipped: said in the exit code, but everything readable was predicted
     assert "6 images, 1 video (9 frames)" in captured.out and f"written to {out}/" in captured.out
-    for name, why in (("broken.jpg", "cannot decode the image"), ("notes.txt", "not an image"),
-                      ("damaged.mp4", "OpenCV cannot open this video")):
+    for name, why in (
+        ("broken.jpg", "cannot decode the image"),
+        ("notes.txt", "not an image"),
+        ("damaged.mp4", "OpenCV cannot open this video"),
+    ):
         assert name in captured.err and why in captured.err
 
     rows = read_summary(out)
@@ -102,26 +120,51 @@ def test_predict_writes_drawn_outputs_coco_results_and_a_summary(tiny_checkpoint
 
     # results.json is a COCO results file: pycocotools loads it against a ground truth with the same image ids.
     gt = COCO()
-    gt.dataset = {"images": [{"id": int(r["image_id"]), "width": int(r["width"]), "height": int(r["height"])}
-                             for r in ok], "categories": [{"id": i + 1, "name": n} for i, n in
-                                                          enumerate(detector.class_names)], "annotations": []}
+    gt.dataset = {
+        "images": [{"id": int(r["image_id"]), "width": int(r["width"]), "height": int(r["height"])} for r in ok],
+        "categories": [{"id": i + 1, "name": n} for i, n in enumerate(detector.class_names)],
+        "annotations": [],
+    }
     gt.createIndex()
-    assert len(gt.loadRes(str(out / "results.json")).getAnnIds()) == len(results) == sum(
-        int(r["detections"]) for r in ok)
+    assert (
+        len(gt.loadRes(str(out / "results.json")).getAnnIds()) == len(results) == sum(int(r["detections"]) for r in ok)
+    )
 
 
 def test_sources_are_files_folders_and_globs_with_unique_output_names(photos):
-    inputs, skipped = expand_sources([str(photos / "p0_00000.jpg"), str(photos / "sub" / "*.jpg"),
-                                      str(photos / "sub" / "p1_00000.jpg"), str(photos / "none_*.png")])
-    assert [i.name for i in inputs] == ["p0_00000.jpg", "p1_00000.jpg", "p1_00001.jpg", "p1_00002.jpg",
-                                        "p1_00000-2.jpg"]
+    inputs, skipped = expand_sources(
+        [
+            str(photos / "p0_00000.jpg"),
+            str(photos / "sub" / "*.jpg"),
+            str(photos / "sub" / "p1_00000.jpg"),
+            str(photos / "none_*.png"),
+        ]
+    )
+    assert [i.name for i in inputs] == [
+        "p0_00000.jpg",
+        "p1_00000.jpg",
+        "p1_00001.jpg",
+        "p1_00002.jpg",
+        "p1_00000-2.jpg",
+    ]
     assert all(i.kind == "image" for i in inputs)
     assert [(Path(s.path).name, s.reason) for s in skipped] == [("none_*.png", "the pattern matches no file")]
 
 
 def test_nothing_to_predict_is_one_clear_error(tmp_path, capsys):
-    assert main(["predict", str(tmp_path / "missing.jpg"), "--model", str(tmp_path / "model.pt"),
-                 "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "missing.jpg"),
+                "--model",
+                str(tmp_path / "model.pt"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "nothing to predict" in err and "missing.jpg: no such file or folder" in err
     assert not (tmp_path / "o").exists()

@@ -3,6 +3,7 @@
 Each file is a state dict with the real keys and shapes (the architecture built with random weights), written where
 the library looks for it; sockets are blocked, so a test that reached for the internet fails instead.
 """
+
 import os
 import runpy
 import shutil
@@ -135,12 +136,15 @@ def test_a_corrupt_cached_file_is_named_not_replaced_by_random_weights(torch_hom
         build_effdet(ARCH, 128, len(CLASS_NAMES), "frozen_batch", pretrained="coco")
 
 
-@pytest.mark.parametrize("norm, pretrained, message", [
-    ("group", "coco", "would discard"),
-    ("group", "imagenet", "would discard"),
-    ("frozen_batch", "none", "nothing pretrained is loaded"),
-    ("batch", "resnet", "must be one of"),
-])
+@pytest.mark.parametrize(
+    "norm, pretrained, message",
+    [
+        ("group", "coco", "would discard"),
+        ("group", "imagenet", "would discard"),
+        ("frozen_batch", "none", "nothing pretrained is loaded"),
+        ("batch", "resnet", "must be one of"),
+    ],
+)
 def test_combinations_that_would_waste_the_weights_are_refused(norm, pretrained, message):
     with pytest.raises(ValueError, match=message):
         check_start(pretrained, norm, None, None)
@@ -154,8 +158,9 @@ def _trained_from(cfg: TrainConfig, splits: Path, out: Path) -> tuple[dict[str, 
 
 @pytest.mark.slow
 def test_training_from_coco_starts_from_the_file_and_trains_the_new_head(coco_file, tiny_splits, tmp_path):
-    state, config = _trained_from(TrainConfig(pretrained="coco", norm="frozen_batch", lr=1e-3, **TINY), tiny_splits,
-                                  tmp_path / "model.pt")
+    state, config = _trained_from(
+        TrainConfig(pretrained="coco", norm="frozen_batch", lr=1e-3, **TINY), tiny_splits, tmp_path / "model.pt"
+    )
     assert config["started_from"] == "coco" and config["norm"] == "frozen_batch"
     frozen = [k for k in coco_file if k.startswith("backbone.") and k.endswith(("running_mean", "running_var"))]
     assert frozen and all(torch.equal(state[k], coco_file[k]) for k in frozen)  # statistics stay the file's
@@ -168,8 +173,9 @@ def test_training_from_coco_starts_from_the_file_and_trains_the_new_head(coco_fi
 
 @pytest.mark.slow
 def test_training_from_imagenet_starts_from_the_file(imagenet_file, tiny_splits, tmp_path):
-    state, config = _trained_from(TrainConfig(pretrained="imagenet", norm="frozen_batch", lr=1e-3, **TINY),
-                                  tiny_splits, tmp_path / "model.pt")
+    state, config = _trained_from(
+        TrainConfig(pretrained="imagenet", norm="frozen_batch", lr=1e-3, **TINY), tiny_splits, tmp_path / "model.pt"
+    )
     assert config["started_from"] == "imagenet"
     stats = [k for k in imagenet_file if k.startswith(("bn1.", "blocks.")) and k.endswith("running_var")]
     assert stats and all(torch.equal(state[f"backbone.{k}"], imagenet_file[k]) for k in stats)
@@ -180,11 +186,15 @@ def test_training_from_imagenet_starts_from_the_file(imagenet_file, tiny_splits,
 @pytest.mark.slow
 def test_a_frozen_batch_checkpoint_warm_starts_and_keeps_its_statistics(coco_file, tiny_splits, tmp_path):
     warm = tmp_path / "warm.pt"
-    save_checkpoint(warm, build_effdet(ARCH, 128, len(CLASS_NAMES), "frozen_batch", pretrained="coco"),
-                    {"arch": ARCH, "image_size": 128, "norm": "frozen_batch", "class_names": list(CLASS_NAMES)})
+    save_checkpoint(
+        warm,
+        build_effdet(ARCH, 128, len(CLASS_NAMES), "frozen_batch", pretrained="coco"),
+        {"arch": ARCH, "image_size": 128, "norm": "frozen_batch", "class_names": list(CLASS_NAMES)},
+    )
     first = torch.load(warm, weights_only=False)["state_dict"]
-    second, config = _trained_from(TrainConfig(init_from=str(warm), norm="frozen_batch", **TINY), tiny_splits,
-                                   tmp_path / "second.pt")
+    second, config = _trained_from(
+        TrainConfig(init_from=str(warm), norm="frozen_batch", **TINY), tiny_splits, tmp_path / "second.pt"
+    )
     assert config["started_from"] == str(warm)
     stats = [k for k in first if k.endswith("running_var")]
     assert stats and all(torch.equal(first[k], second[k]) for k in stats)
@@ -197,8 +207,9 @@ def test_synthetic_starts_from_the_pretrain_stage_model(tiny_checkpoint, tiny_sp
     SYNTHETIC_CHECKPOINT.parent.mkdir(parents=True)
     shutil.copy(tiny_checkpoint, SYNTHETIC_CHECKPOINT)
     pretrain = torch.load(SYNTHETIC_CHECKPOINT, weights_only=False)["state_dict"]
-    state, config = _trained_from(TrainConfig(pretrained="synthetic", lr=1e-6, **TINY), tiny_splits,
-                                  tmp_path / "model.pt")
+    state, config = _trained_from(
+        TrainConfig(pretrained="synthetic", lr=1e-6, **TINY), tiny_splits, tmp_path / "model.pt"
+    )
     assert config["started_from"] == str(SYNTHETIC_CHECKPOINT)
     worst = max((state[k].float() - v.float()).abs().max().item() for k, v in pretrain.items())
     assert worst < 1e-3  # lr 1e-6: the run ends where the pretraining left off, head included
@@ -206,18 +217,31 @@ def test_synthetic_starts_from_the_pretrain_stage_model(tiny_checkpoint, tiny_sp
 
 def _stage_exit(tmp_path, monkeypatch, capsys, train_params: dict) -> tuple[int, str]:
     """Run stages/train.py round1 in this process (the network block applies) in a repo holding only params."""
-    params = {"train": {"arch": ARCH, "image_size": 128, **train_params}, "split": {"version": "v1"},
-              "rounds": {"round1": {"train_set": "data/splits/v1/train.json", "train": {}}}}
+    params = {
+        "train": {"arch": ARCH, "image_size": 128, **train_params},
+        "split": {"version": "v1"},
+        "rounds": {"round1": {"train": {}}},
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["stages/train.py", "round1"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "stages/train.py",
+            "round1",
+            "data/splits/v1/train.json",  # as dvc.yaml passes
+            "data/splits/v1/val.json",
+            "models/round1",
+            "metrics/train/round1",
+        ],
+    )
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(Path(__file__).resolve().parents[1] / "stages" / "train.py"), run_name="__main__")
     return exit_.value.code, capsys.readouterr().err
 
 
-def test_the_train_stage_exits_2_with_one_line_when_coco_weights_are_offline(torch_home, tmp_path, monkeypatch,
-                                                                             capsys):
+def test_the_train_stage_exits_2_with_one_line_when_coco_weights_are_offline(torch_home, tmp_path, monkeypatch, capsys):
     code, err = _stage_exit(tmp_path, monkeypatch, capsys, {"pretrained": "coco", "norm": "frozen_batch"})
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("train@round1: train.pretrained: coco needs") and COCO_URL in err

@@ -1,4 +1,5 @@
 """Progress output: a bar only on a terminal, and always exactly one summary line per step."""
+
 import fcntl
 import io
 import os
@@ -71,9 +72,22 @@ def test_a_real_validation_run_under_a_pipe_prints_one_line_for_its_decode_step(
     """The validator's process pool (more than 16 images, 2 workers) reports once, with every image counted."""
     write_source(tmp_path / "src", prefix="src", count=20, multi_fraction=0.2, seed=3, width=96, height=72)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    run = subprocess.run([sys.executable, "-m", "rpsdet.cli", "validate", str(tmp_path / "src"), str(tmp_path / "out"),
-                          "--params", str(tmp_path / "none.yaml")], capture_output=True, text=True, env=env,
-                         timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rpsdet.cli",
+            "validate",
+            str(tmp_path / "src"),
+            str(tmp_path / "out"),
+            "--params",
+            str(tmp_path / "none.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "\r" not in run.stderr
     steps = [m for m in map(SUMMARY.match, run.stderr.splitlines()) if m]

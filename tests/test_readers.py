@@ -1,5 +1,6 @@
 """Readers for VOC, COCO and YOLO: the same dataset in each format validates to the same boxes, formats are
 detected, and bad files become findings."""
+
 import json
 import subprocess
 import sys
@@ -11,8 +12,8 @@ from PIL import Image
 from rpsdet.data.coco import read_coco
 from rpsdet.data.formats import detect_format
 from rpsdet.data.formats.base import list_files
+from rpsdet.data.formats.voc import read_voc
 from rpsdet.data.synth import write_source
-from rpsdet.data.voc import read_voc
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.run import validate_source
 
@@ -35,12 +36,19 @@ def to_coco(voc: Path, out: Path) -> None:
         images.append({"id": i, "file_name": rec.filename, "width": rec.width, "height": rec.height})
         for o in rec.objects:
             x1, y1, x2, y2 = o.box
-            anns.append({"id": len(anns), "image_id": i, "category_id": NAMES.index(o.name) + 1,
-                         "bbox": [x1, y1, x2 - x1, y2 - y1]})
+            anns.append(
+                {
+                    "id": len(anns),
+                    "image_id": i,
+                    "category_id": NAMES.index(o.name) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                }
+            )
     cats = [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)]
     (out / "annotations").mkdir()
-    (out / "annotations" / "instances.json").write_text(json.dumps({"images": images, "annotations": anns,
-                                                                    "categories": cats}))
+    (out / "annotations" / "instances.json").write_text(
+        json.dumps({"images": images, "annotations": anns, "categories": cats})
+    )
 
 
 def to_yolo(voc: Path, out: Path) -> None:
@@ -50,14 +58,20 @@ def to_yolo(voc: Path, out: Path) -> None:
     for xml in sorted((voc / "Annotations").glob("*.xml")):
         rec = read_voc(xml)
         (out / "images/train" / rec.filename).write_bytes((voc / "JPEGImages" / rec.filename).read_bytes())
-        lines = [f"{NAMES.index(o.name)} {(o.box[0] + o.box[2]) / 2 / rec.width} {(o.box[1] + o.box[3]) / 2 / rec.height} "
-                 f"{(o.box[2] - o.box[0]) / rec.width} {(o.box[3] - o.box[1]) / rec.height}" for o in rec.objects]
+        lines = [
+            f"{NAMES.index(o.name)} {(o.box[0] + o.box[2]) / 2 / rec.width} "
+            f"{(o.box[1] + o.box[3]) / 2 / rec.height} "
+            f"{(o.box[2] - o.box[0]) / rec.width} {(o.box[3] - o.box[1]) / rec.height}"
+            for o in rec.objects
+        ]
         (out / "labels/train" / (Path(rec.filename).stem + ".txt")).write_text("\n".join(lines) + "\n")
 
 
 def boxes_by_name(out: Path) -> dict:
-    return {Path(r.file_name).name: sorted((tuple(round(v, 3) for v in b), l) for b, l in zip(r.boxes, r.labels))
-            for r in read_coco(out / "annotations.json")}
+    return {
+        Path(r.file_name).name: sorted((tuple(round(v, 3) for v in b), lab) for b, lab in zip(r.boxes, r.labels))
+        for r in read_coco(out / "annotations.json")
+    }
 
 
 def test_the_same_dataset_in_three_formats_validates_to_the_same_boxes(voc, tmp_path):
@@ -81,8 +95,9 @@ def test_yolo_without_class_names_uses_ids_which_aliases_can_map(voc, tmp_path):
     summary = validate_source(tmp_path / "y", tmp_path / "o1")
     assert summary["kept_images"] == 0 and summary["checks"]["unknown_class"] == 6
     assert summary["checks"]["missing_class_names"] == 1 and summary["checks"]["annotation_without_image"] == 1
-    summary = validate_source(tmp_path / "y", tmp_path / "o2",
-                              ValidateConfig(aliases={"0": "rock", "1": "paper", "2": "scissors"}))
+    summary = validate_source(
+        tmp_path / "y", tmp_path / "o2", ValidateConfig(aliases={"0": "rock", "1": "paper", "2": "scissors"})
+    )
     assert summary["kept_images"] == 6
 
 
@@ -119,14 +134,30 @@ def test_unknown_layout_is_a_finding_not_a_crash(tmp_path):
 def test_cli_validates_with_format_detection(voc, tmp_path):
     to_yolo(voc, tmp_path / "y")
     metrics = tmp_path / "m.json"
-    proc = subprocess.run([sys.executable, "-m", "rpsdet.cli", "validate", str(tmp_path / "y"), str(tmp_path / "o"),
-                           "--params", str(tmp_path / "none.yaml"), "--metrics", str(metrics)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rpsdet.cli",
+            "validate",
+            str(tmp_path / "y"),
+            str(tmp_path / "o"),
+            "--params",
+            str(tmp_path / "none.yaml"),
+            "--metrics",
+            str(metrics),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "y (yolo): 6 images in, 6 kept" in proc.stdout
     assert json.loads(metrics.read_text())["kept_images"] == 6
-    missing = subprocess.run([sys.executable, "-m", "rpsdet.cli", "validate", str(tmp_path / "nope"),
-                              str(tmp_path / "o2")], capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "rpsdet.cli", "validate", str(tmp_path / "nope"), str(tmp_path / "o2")],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and "not a folder" in missing.stderr
 
 

@@ -1,5 +1,6 @@
 """Property tests: whatever bytes, XML, JSON or YOLO lines a source holds, readers and the validator answer with
 findings, never an exception, and still account for every image."""
+
 import json
 import shutil
 import tempfile
@@ -9,16 +10,31 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from rpsdet.data.formats.coco_reader import read_coco_source
-from rpsdet.data.formats.voc_reader import parse_voc_xml
-from rpsdet.data.formats.yolo_reader import parse_yolo_text
+from rpsdet.data.formats.coco import read_coco_source
+from rpsdet.data.formats.voc import parse_voc_xml
+from rpsdet.data.formats.yolo import parse_yolo_text
 from rpsdet.validate.run import validate_source
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 numbers = st.one_of(st.integers(-1000, 1000).map(str), st.floats(allow_nan=True).map(str), st.text(max_size=5))
-tags = st.sampled_from(["annotation", "size", "width", "height", "object", "name", "bndbox", "xmin", "ymin", "xmax",
-                        "ymax", "filename", "other"])
+tags = st.sampled_from(
+    [
+        "annotation",
+        "size",
+        "width",
+        "height",
+        "object",
+        "name",
+        "bndbox",
+        "xmin",
+        "ymin",
+        "xmax",
+        "ymax",
+        "filename",
+        "other",
+    ]
+)
 
 
 @st.composite
@@ -30,11 +46,32 @@ def xml_trees(draw, depth: int = 0) -> str:
     return f"<{tag}>{''.join(children)}</{tag}>"
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                           lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
-                               st.sampled_from(["images", "annotations", "categories", "id", "file_name",
-                                                "image_id", "category_id", "bbox", "width", "height", "name"]),
-                               kids, max_size=5), max_leaves=20)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "images",
+                    "annotations",
+                    "categories",
+                    "id",
+                    "file_name",
+                    "image_id",
+                    "category_id",
+                    "bbox",
+                    "width",
+                    "height",
+                    "name",
+                ]
+            ),
+            kids,
+            max_size=5,
+        )
+    ),
+    max_leaves=20,
+)
 
 
 def run_validator(files: dict[str, bytes]) -> dict:
@@ -85,8 +122,12 @@ def test_random_json_coco(value):
         shutil.rmtree(root.parent / f"{root.name}_out", ignore_errors=True)
 
 
-yolo_lines = st.lists(st.lists(st.one_of(st.integers(-3, 5).map(str), st.floats().map(str), st.text(max_size=4)),
-                               max_size=7).map(" ".join), max_size=5).map("\n".join)
+yolo_lines = st.lists(
+    st.lists(st.one_of(st.integers(-3, 5).map(str), st.floats().map(str), st.text(max_size=4)), max_size=7).map(
+        " ".join
+    ),
+    max_size=5,
+).map("\n".join)
 
 
 @SETTINGS

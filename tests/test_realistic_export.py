@@ -1,6 +1,7 @@
 """The realistic-export fixture looks like a Roboflow YOLOv8 download, and on it `rpsdet import` + the validate
 stage with the project's default params keep >= 95 % of the images, report the leakage, account for every image
 and leave the export untouched (issue 12, "Done when", validation part)."""
+
 import csv
 import hashlib
 import json
@@ -23,8 +24,9 @@ RF_NAME = re.compile(r"IMG_\d{4}_mp4-\d+_jpg\.rf\.[0-9a-f]{32}\.jpg")
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
 
 
 def video_of(name: str) -> str:
@@ -45,8 +47,10 @@ def test_the_fixture_looks_like_a_roboflow_yolov8_export(export):
     assert {side: len(n) for side, n in images.items()} == stats["images"] and min(stats["images"].values()) > 0
     with Image.open(root / "test" / "images" / images["test"][0]) as im:
         assert im.size == (640, 640) and im.format == "JPEG"
-    labels = {side: [(root / side / "labels" / f"{Path(n).stem}.txt").read_text() for n in names]
-              for side, names in images.items()}
+    labels = {
+        side: [(root / side / "labels" / f"{Path(n).stem}.txt").read_text() for n in names]
+        for side, names in images.items()
+    }
     background = sum(text == "" for texts in labels.values() for text in texts)
     assert background == stats["background_images"] and 0.3 <= background / sum(stats["images"].values()) <= 0.45
     frames = {side: {n.split("_jpg.rf.")[0] for n in names} for side, names in images.items()}
@@ -69,7 +73,17 @@ def test_import_and_validate_with_the_defaults_keep_95_percent_and_report_leakag
     imported = tmp_path / "data" / "imports" / "hands"
     assert yaml.safe_load((tmp_path / "params.yaml").read_text())["data"]["source"] == "data/imports/hands"
     imported_before = tree_hashes(imported)
-    printed = run(str(REPO / "stages" / "validate.py"), "train") + run(str(REPO / "stages" / "validate.py"), "test")
+
+    def validate(side: str) -> str:  # as dvc.yaml's cmd runs it, data.source being the import
+        return run(
+            str(REPO / "stages" / "validate.py"),
+            side,
+            "data/imports/hands",
+            f"data/validated/{side}",
+            f"metrics/validation_{side}.json",
+        )
+
+    printed = validate("train") + validate("test")
 
     summaries = {s: json.loads((tmp_path / "metrics" / f"validation_{s}.json").read_text()) for s in ("train", "test")}
     inputs = sum(s["input_images"] for s in summaries.values())
@@ -90,8 +104,9 @@ def test_import_and_validate_with_the_defaults_keep_95_percent_and_report_leakag
     test = summaries["test"]
     assert test["leakage_images"] > 0 and test["leakage_example"]["reference"].startswith("train/")
     assert f"WARNING: {test['leakage_images']} of {test['input_images']} test images copy a train image" in printed
-    flagged = [r for r in read_coco(tmp_path / "data" / "validated" / "test" / "annotations.json")
-               if "leakage" in r.flags]
+    flagged = [
+        r for r in read_coco(tmp_path / "data" / "validated" / "test" / "annotations.json") if "leakage" in r.flags
+    ]
     assert len(flagged) == test["leakage_images"]
     for rec in flagged:
         leak = rec.flags["leakage"]

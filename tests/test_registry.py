@@ -1,5 +1,6 @@
 """Model versions in a throwaway git + DVC repository: publish with GTO, list, resolve through DVC, import,
 and the evaluation job on a registered version. Never touches the project's own git tags."""
+
 import json
 import subprocess
 import sys
@@ -39,8 +40,10 @@ def repo(tmp_path_factory, tiny_checkpoint):
     (repo / "models").mkdir()
     (repo / "models" / "model.pt").write_bytes(tiny_checkpoint.read_bytes())
     dvc(repo, "add", "-q", "models/model.pt")
-    (repo / "dvc.yaml").write_text("artifacts:\n  model:\n    path: models/model.pt\n    type: model\n"
-                                   "    meta:\n      metrics: metrics/eval.json\n")
+    (repo / "dvc.yaml").write_text(
+        "artifacts:\n  model:\n    path: models/model.pt\n    type: model\n"
+        "    meta:\n      metrics: metrics/eval.json\n"
+    )
     (repo / "params.yaml").write_text("train:\n  epochs: 1\nsplit:\n  version: v1\n")
     (repo / "metrics").mkdir()
     (repo / "metrics" / "eval.json").write_text(json.dumps({"map50": 0.3}))
@@ -118,24 +121,70 @@ def test_import_checks_records_and_publishes_a_ready_made_checkpoint(repo, tiny_
 
 def test_evaluate_a_registered_version_on_a_dataset(repo, tiny_splits, tmp_path, capsys):
     out = tmp_path / "eval"
-    assert main(["evaluate", "--model", "v0.0.1", "--data", str(tiny_splits / "test.json"), "--repo", str(repo),
-                 "--out", str(out), "--params", str(tmp_path / "none.yaml"), "--root", str(tiny_splits.parent)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                "v0.0.1",
+                "--data",
+                str(tiny_splits / "test.json"),
+                "--repo",
+                str(repo),
+                "--out",
+                str(out),
+                "--params",
+                str(tmp_path / "none.yaml"),
+                "--root",
+                str(tiny_splits.parent),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "eval.json").read_text())
     assert 0.0 <= metrics["map50"] <= 1.0 and metrics["images"] == 12
     assert (out / "slices.json").is_file() and (out / "gallery" / "index.html").is_file()
-    assert main(["evaluate", "--model", "v9.9.9", "--data", str(tiny_splits / "test.json"),
-                 "--repo", str(repo)]) == 2
+    assert main(["evaluate", "--model", "v9.9.9", "--data", str(tiny_splits / "test.json"), "--repo", str(repo)]) == 2
     assert "cannot find model v9.9.9" in capsys.readouterr().err
 
 
 def test_predict_and_export_a_registered_version(repo, tiny_splits, tmp_path, capsys):
     """`--model prod` and `--model v0.0.1` go through the same registry lookup as serve and evaluate."""
     photo = next((tiny_splits / "test.json").parent.parent.glob("validated/test_src/images/*"))
-    assert main(["predict", str(photo), "--model", "prod", "--repo", str(repo), "--out", str(tmp_path / "p"),
-                 "--params", str(tmp_path / "none.yaml")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(photo),
+                "--model",
+                "prod",
+                "--repo",
+                str(repo),
+                "--out",
+                str(tmp_path / "p"),
+                "--params",
+                str(tmp_path / "none.yaml"),
+            ]
+        )
+        == 0
+    )
     assert "1 image, 0 videos" in capsys.readouterr().out and (tmp_path / "p" / "images" / photo.name).is_file()
-    assert main(["export-model", "--format", "onnx", "--model", "v0.0.1", "--repo", str(repo),
-                 "--out", str(tmp_path / "e" / "model.onnx")]) == 0
+    assert (
+        main(
+            [
+                "export-model",
+                "--format",
+                "onnx",
+                "--model",
+                "v0.0.1",
+                "--repo",
+                str(repo),
+                "--out",
+                str(tmp_path / "e" / "model.onnx"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "e" / "model.json").read_text())["source"] == "model@v0.0.1"
     assert main(["predict", str(photo), "--model", "staging", "--repo", str(repo)]) == 2
     assert "no version of 'model' is in stage 'staging'" in capsys.readouterr().err

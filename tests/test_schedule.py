@@ -1,4 +1,5 @@
 """The lr multiplier: warmup then cosine, over a step count or over a time budget (train.max_minutes)."""
+
 import pytest
 
 from rpsdet.train.loop import TrainConfig

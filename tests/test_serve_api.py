@@ -3,6 +3,7 @@ and choosing a version.
 
 One Ray start for the whole module; every refusal test ends by checking the replica still answers.
 """
+
 import io
 import os
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from bad_images import MAKE_AS_RATIONAL, damaged_exif_jpeg
 from PIL import Image
 
 from rpsdet.data.coco import image_path, read_coco
@@ -25,7 +27,6 @@ from rpsdet.serve.auth import TokenSigner, UserStore, load_or_create_secret
 from rpsdet.serve.config import ServeConfig
 from rpsdet.serve.models import served_model
 from rpsdet.serve.runner import local_app
-from bad_images import MAKE_AS_RATIONAL, damaged_exif_jpeg
 
 pytestmark = pytest.mark.slow
 CADDYFILE = Path(__file__).resolve().parents[1] / "deploy" / "Caddyfile"
@@ -45,24 +46,45 @@ def server(tiny_checkpoint, tiny_checkpoint_v2, tmp_path_factory):
     users = UserStore(root / "users.json")
     for name in ("alice", "bob", "carol", "dave", "erin", "grace"):
         users.add(name, PASSWORD)
-    cfg = ServeConfig.from_params({
-        "port": free_port(), "max_batch_size": 4, "threads_per_replica": 1, "score_threshold": 0.0,
-        "min_score": 0.0, "users_file": str(root / "users.json"), "secret_file": str(root / "secret"),
-        "trusted_proxies": ["127.0.0.1"],  # the tests play clients on other addresses with X-Forwarded-For
-        "limits": {"max_body_bytes": 2 * 2**20, "max_pixels": 4_000_000, "max_side": 256, "requests_per_minute": 120,
-                   "burst": 30, "login_failures_before_lockout": 3, "lockout_s": 30, "failed_login_delay_s": 0.1,
-                   "logins_per_minute": 60},
-    })
-    models = [served_model(tiny_checkpoint, "model", "v0.0.1", "dev"),
-              served_model(tiny_checkpoint_v2, "model", "v0.0.2", "prod", {"map50": 0.5, "map": 0.25})]
+    cfg = ServeConfig.from_params(
+        {
+            "port": free_port(),
+            "max_batch_size": 4,
+            "threads_per_replica": 1,
+            "score_threshold": 0.0,
+            "min_score": 0.0,
+            "users_file": str(root / "users.json"),
+            "secret_file": str(root / "secret"),
+            "trusted_proxies": ["127.0.0.1"],  # the tests play clients on other addresses with X-Forwarded-For
+            "limits": {
+                "max_body_bytes": 2 * 2**20,
+                "max_pixels": 4_000_000,
+                "max_side": 256,
+                "requests_per_minute": 120,
+                "burst": 30,
+                "login_failures_before_lockout": 3,
+                "lockout_s": 30,
+                "failed_login_delay_s": 0.1,
+                "logins_per_minute": 60,
+            },
+        }
+    )
+    models = [
+        served_model(tiny_checkpoint, "model", "v0.0.1", "dev"),
+        served_model(tiny_checkpoint_v2, "model", "v0.0.2", "prod", {"map50": 0.5, "map": 0.25}),
+    ]
     with local_app(models, cfg, num_cpus=2) as url:
         yield {"url": url, "cfg": cfg, "secret": load_or_create_secret(root / "secret")}
 
 
 def login(server, user="alice", password=PASSWORD, address=None) -> requests.Response:
     """`address`: the client address a trusted proxy would forward (X-Forwarded-For)."""
-    return requests.post(f"{server['url']}/api/v1/login", json={"username": user, "password": password},
-                         headers={"X-Forwarded-For": address} if address else {}, timeout=TIMEOUT)
+    return requests.post(
+        f"{server['url']}/api/v1/login",
+        json={"username": user, "password": password},
+        headers={"X-Forwarded-For": address} if address else {},
+        timeout=TIMEOUT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +107,13 @@ def sample(tiny_splits) -> tuple[bytes, np.ndarray]:
 
 
 def detect(server, headers, data, content_type="image/jpeg", **params) -> requests.Response:
-    return requests.post(f"{server['url']}/api/v1/detect", data=data, params=params,
-                         headers={**headers, "Content-Type": content_type}, timeout=TIMEOUT)
+    return requests.post(
+        f"{server['url']}/api/v1/detect",
+        data=data,
+        params=params,
+        headers={**headers, "Content-Type": content_type},
+        timeout=TIMEOUT,
+    )
 
 
 def assert_still_serving(server, auth, sample):
@@ -101,8 +128,10 @@ def png(width, height) -> bytes:
 
 
 def test_health_and_page_need_no_login(server):
-    assert requests.get(f"{server['url']}/healthz", timeout=TIMEOUT).json() == {"status": "ok",
-                                                                                "model_version": "v0.0.1"}
+    assert requests.get(f"{server['url']}/healthz", timeout=TIMEOUT).json() == {
+        "status": "ok",
+        "model_version": "v0.0.1",
+    }
     page = requests.get(f"{server['url']}/", timeout=TIMEOUT)
     assert page.status_code == 200 and 'capture="environment"' in page.text
     spec = requests.get(f"{server['url']}/openapi.json", timeout=TIMEOUT).json()
@@ -143,11 +172,19 @@ def test_login_wrong_password_then_lockout(server, auth, sample):
 
 def test_models_lists_the_served_versions(server, auth):
     body = requests.get(f"{server['url']}/api/v1/models", headers=auth, timeout=TIMEOUT).json()
-    common = {"name": "model", "arch": "efficientdet_d0", "image_size": 128,
-              "class_names": ["rock", "paper", "scissors"]}
-    assert body == {"default": "v0.0.1", "models": [
-        {"id": "v0.0.1", "version": "v0.0.1", "stage": "dev", "metrics": {}, **common},
-        {"id": "v0.0.2", "version": "v0.0.2", "stage": "prod", "metrics": {"map50": 0.5, "map": 0.25}, **common}]}
+    common = {
+        "name": "model",
+        "arch": "efficientdet_d0",
+        "image_size": 128,
+        "class_names": ["rock", "paper", "scissors"],
+    }
+    assert body == {
+        "default": "v0.0.1",
+        "models": [
+            {"id": "v0.0.1", "version": "v0.0.1", "stage": "dev", "metrics": {}, **common},
+            {"id": "v0.0.2", "version": "v0.0.2", "stage": "prod", "metrics": {"map50": 0.5, "map": 0.25}, **common},
+        ],
+    }
     assert "checkpoint" not in str(body)  # no file paths
 
 
@@ -168,8 +205,9 @@ def test_each_version_answers_with_its_own_model(server, dave, sample, tiny_chec
 def test_mixed_versions_in_one_batch_each_get_their_own_answer(server, dave, sample):
     expected = {v: detect(server, dave, sample[0], model=v).json()["detections"] for v in ("v0.0.1", "v0.0.2")}
     with ThreadPoolExecutor(8) as pool:
-        bodies = list(pool.map(lambda i: detect(server, dave, sample[0], model=("v0.0.1", "v0.0.2")[i % 2]).json(),
-                               range(16)))
+        bodies = list(
+            pool.map(lambda i: detect(server, dave, sample[0], model=("v0.0.1", "v0.0.2")[i % 2]).json(), range(16))
+        )
     assert max(b["batch_size"] for b in bodies) > 1
     for i, body in enumerate(bodies):  # a batch runs each version's images through that version's network
         version = ("v0.0.1", "v0.0.2")[i % 2]
@@ -230,8 +268,9 @@ def test_refusals_have_their_codes_and_the_replica_keeps_answering(server, auth,
     r = detect(server, auth, b"hello", content_type="text/plain")
     assert r.status_code == 415 and "text/plain" in r.json()["detail"]
     files = {"image": ("x.pdf", b"%PDF-1.4", "application/pdf")}
-    assert requests.post(f"{server['url']}/api/v1/detect", files=files, headers=auth,
-                         timeout=TIMEOUT).status_code == 415
+    assert (
+        requests.post(f"{server['url']}/api/v1/detect", files=files, headers=auth, timeout=TIMEOUT).status_code == 415
+    )
     r = detect(server, auth, b"definitely not a jpeg")
     assert r.status_code == 400 and "cannot decode" in r.json()["detail"]
     assert detect(server, auth, sample[0][: len(sample[0]) // 2]).status_code == 400  # truncated JPEG
@@ -273,8 +312,12 @@ def test_lockout_is_per_name_and_address_and_logins_are_limited_per_address(serv
     assert login(server, "erin", address="192.168.1.20").status_code == 200  # erin's own phone gets in
     r = login(server, "x" * 65, "whatever1", address="10.0.0.77")  # over-long names are refused before hashing
     assert r.status_code == 400 and "1-64" in r.json()["detail"]
-    big = requests.post(f"{server['url']}/api/v1/login", data=b"{" + b" " * 10_000, timeout=TIMEOUT,
-                        headers={"Content-Type": "application/json", "X-Forwarded-For": "10.0.0.77"})
+    big = requests.post(
+        f"{server['url']}/api/v1/login",
+        data=b"{" + b" " * 10_000,
+        timeout=TIMEOUT,
+        headers={"Content-Type": "application/json", "X-Forwarded-For": "10.0.0.77"},
+    )
     assert big.status_code == 413
     codes = [login(server, "x" * 65, "whatever1", address="10.0.0.77").status_code for _ in range(60)]
     assert codes.count(429) >= 1 and set(codes) == {400, 429}  # 60 logins a minute per address, then 429
@@ -349,7 +392,10 @@ def test_security_headers_and_the_bearer_scheme_in_openapi(server, auth):
         assert r.headers["X-Content-Type-Options"] == "nosniff"
     spec = requests.get(f"{server['url']}/openapi.json", timeout=TIMEOUT).json()
     assert spec["components"]["securitySchemes"]["HTTPBearer"] == {
-        "type": "http", "scheme": "bearer", "description": "the token from POST /api/v1/login"}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the token from POST /api/v1/login",
+    }
     assert spec["paths"]["/api/v1/detect"]["post"]["security"] == [{"HTTPBearer": []}]
     assert "password" in str(spec["paths"]["/api/v1/login"]["post"]["requestBody"])
 
@@ -362,11 +408,21 @@ def test_tls_proxy_recipe_serves_the_phone_over_https_and_limits_the_body(server
             pytest.fail(message)
         pytest.skip(message)
     port, data = free_port(), tmp_path / "caddy"
-    env = {**os.environ, "RPSDET_LAN_ADDRESS": "127.0.0.1", "RPSDET_TLS_PORT": str(port), "RPSDET_MAX_BODY": "1MB",
-           "RPSDET_SERVE_PORT": str(server["cfg"].port), "RPSDET_CADDY_DATA": str(data)}
+    env = {
+        **os.environ,
+        "RPSDET_LAN_ADDRESS": "127.0.0.1",
+        "RPSDET_TLS_PORT": str(port),
+        "RPSDET_MAX_BODY": "1MB",
+        "RPSDET_SERVE_PORT": str(server["cfg"].port),
+        "RPSDET_CADDY_DATA": str(data),
+    }
     with open(tmp_path / "caddy.log", "wb") as log:
-        proc = subprocess.Popen(["caddy", "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            ["caddy", "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base, ca = f"https://127.0.0.1:{port}", data / "pki" / "authorities" / "local" / "root.crt"
     try:
         for _ in range(120):  # Caddy makes its CA and certificate on first start
@@ -376,13 +432,15 @@ def test_tls_proxy_recipe_serves_the_phone_over_https_and_limits_the_body(server
             except requests.exceptions.ConnectionError:
                 pass
             time.sleep(0.25)
-        token = requests.post(f"{base}/api/v1/login", json={"username": "alice", "password": PASSWORD}, verify=ca,
-                              timeout=TIMEOUT).json()["token"]
+        token = requests.post(
+            f"{base}/api/v1/login", json={"username": "alice", "password": PASSWORD}, verify=ca, timeout=TIMEOUT
+        ).json()["token"]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"}
         r = requests.post(f"{base}/api/v1/detect", data=sample[0], headers=headers, verify=ca, timeout=TIMEOUT)
         assert r.status_code == 200 and r.json()["detections"]
-        big = requests.post(f"{base}/api/v1/detect", data=b"\xff" * (3 * 2**19), headers=headers, verify=ca,
-                            timeout=TIMEOUT)  # 1.5 MiB: under Serve's 2 MiB, over the proxy's 1 MB
+        big = requests.post(
+            f"{base}/api/v1/detect", data=b"\xff" * (3 * 2**19), headers=headers, verify=ca, timeout=TIMEOUT
+        )  # 1.5 MiB: under Serve's 2 MiB, over the proxy's 1 MB
         # Cut off by Caddy at 1 MB, not refused by Serve (whose 413 carries a "detail"): Caddy 2.6 answers 502
         # when the upstream request breaks at the limit, 2.7+ answers 413.
         assert big.status_code in (413, 502) and "detail" not in big.text

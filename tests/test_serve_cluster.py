@@ -3,6 +3,7 @@
 The cluster is two real Ray nodes on loopback (ray.cluster_utils.Cluster); the CLI runs as its own process, joins,
 deploys, and on SIGTERM removes only its app, leaving the cluster up.
 """
+
 import os
 import shutil
 import signal
@@ -76,26 +77,56 @@ def test_serve_joins_a_two_node_cluster_and_both_replicas_answer(cluster, tiny_c
     port = free_port()
     UserStore(tmp_path / "users.json").add("alice", PASSWORD)
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"serve": {
-        "port": port, "replicas": 2, "cpus_per_replica": REPLICA_CPUS, "threads_per_replica": 1,
-        "num_gpus": 0, "max_batch_size": 1, "score_threshold": 0.0, "proxy_location": "HeadOnly",
-        "users_file": str(tmp_path / "users.json"), "secret_file": str(tmp_path / "secret"),
-        "limits": {"requests_per_minute": 6000, "burst": 100}}}))
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "serve": {
+                    "port": port,
+                    "replicas": 2,
+                    "cpus_per_replica": REPLICA_CPUS,
+                    "threads_per_replica": 1,
+                    "num_gpus": 0,
+                    "max_batch_size": 1,
+                    "score_threshold": 0.0,
+                    "proxy_location": "HeadOnly",
+                    "users_file": str(tmp_path / "users.json"),
+                    "secret_file": str(tmp_path / "secret"),
+                    "limits": {"requests_per_minute": 6000, "burst": 100},
+                }
+            }
+        )
+    )
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("rpsdet")), "serve", "--checkpoint", str(tiny_checkpoint),
-         "--address", cluster.address, "--params", str(params)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            str(Path(sys.executable).with_name("rpsdet")),
+            "serve",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--address",
+            cluster.address,
+            "--params",
+            str(params),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for_line(proc, "serving model", timeout=240)
         url = f"http://127.0.0.1:{port}"
-        token = requests.post(f"{url}/api/v1/login", json={"username": "alice", "password": PASSWORD},
-                              timeout=30).json()["token"]
+        token = requests.post(
+            f"{url}/api/v1/login", json={"username": "alice", "password": PASSWORD}, timeout=30
+        ).json()["token"]
         test_json = tiny_splits / "test.json"
         jpeg = image_path(test_json, read_coco(test_json)[0]).read_bytes()
 
         def detect(_):
-            r = requests.post(f"{url}/api/v1/detect", data=jpeg, timeout=60,
-                              headers={"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"})
+            r = requests.post(
+                f"{url}/api/v1/detect",
+                data=jpeg,
+                timeout=60,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"},
+            )
             assert r.status_code == 200, r.text
             return r.json()["replica"]
 

@@ -1,7 +1,6 @@
 import numpy as np
-from PIL import Image, ImageFilter
-
 import pytest
+from PIL import Image, ImageFilter
 
 from rpsdet.evaluate.slices import SliceRule, SliceThresholds, box_size, image_attributes, standard_rules
 
@@ -46,7 +45,7 @@ def test_bad_rules_are_refused_with_a_hint(text):
 
 
 def test_coco_box_sizes():
-    assert box_size((0, 0, 31, 31)) == "small"   # 961 px^2 < 32^2
+    assert box_size((0, 0, 31, 31)) == "small"  # 961 px^2 < 32^2
     assert box_size((0, 0, 32, 32)) == "medium"  # exactly 32^2 is medium, as in COCO
     assert box_size((0, 0, 100, 100)) == "large"
 

@@ -46,8 +46,10 @@ def test_validation_flags_survive_the_split(tmp_path):
     for source in ("tr", "te"):
         (tmp_path / source / "images").mkdir(parents=True)
         (tmp_path / source / "images" / "0.jpg").write_bytes(b"x")
-        write_coco(tmp_path / source / "annotations.json",
-                   [ImageRecord(7 if source == "te" else 8, "images/0.jpg", 8, 8, flags=leak if source == "te" else {})])
+        write_coco(
+            tmp_path / source / "annotations.json",
+            [ImageRecord(7 if source == "te" else 8, "images/0.jpg", 8, 8, flags=leak if source == "te" else {})],
+        )
     write_splits(tmp_path / "tr", tmp_path / "te", tmp_path / "splits", 0.5, seed=0)
     (test,) = read_coco(tmp_path / "splits" / "test.json")
     assert test.flags == leak and not test.boxes

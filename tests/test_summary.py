@@ -1,4 +1,5 @@
 """`rpsdet summary`: the end of a run in one screen, every figure read from crafted metrics files."""
+
 import json
 from pathlib import Path
 
@@ -25,21 +26,53 @@ def _write(root: Path, rel: str, data: dict) -> None:
 @pytest.fixture
 def run(tmp_path: Path) -> Path:
     """A finished run scored on the leak-free view (6 of 40 test images copy train images), control included."""
-    _write(tmp_path, "metrics/compare.json", {
-        "failure_slice": "brightness==dark", "test_view": {"name": "leak_free", "why": "auto: ..."},
-        "rounds": {"round1": ROUND1, "round2": ROUND2}, "delta": {"round2": _points(ROUND2, ROUND1)}})
+    _write(
+        tmp_path,
+        "metrics/compare.json",
+        {
+            "failure_slice": "brightness==dark",
+            "test_view": {"name": "leak_free", "why": "auto: ..."},
+            "rounds": {"round1": ROUND1, "round2": ROUND2},
+            "delta": {"round2": _points(ROUND2, ROUND1)},
+        },
+    )
     _write(tmp_path, "metrics/eval_round1.json", {"images": 40, "leaked_images": 6, "map50": 0.9})
-    _write(tmp_path, "metrics/bench_failure_loop.json", {
-        "failure_slice": "brightness==dark", "test_view": {"name": "leak_free", "why": "auto: ..."},
-        "rounds": {"round1": ROUND1, "control": CONTROL, "round2": ROUND2},
-        "round2_vs_control_points": {k: v for k, v in
-                                     ((k, round(100 * (ROUND2[k] - CONTROL[k]), 2)) for k in KEYS)}})
-    _write(tmp_path, "metrics/validation_train.json", {"input_images": 7031, "kept_images": 6950, "fixed_images": 12,
-                                                      "quarantined_images": 81, "background_images": 2801,
-                                                      "leakage_images": 0})
-    _write(tmp_path, "metrics/validation_test.json", {"input_images": 304, "kept_images": 290, "fixed_images": 3,
-                                                     "quarantined_images": 14, "background_images": 97,
-                                                     "leakage_images": 6})
+    _write(
+        tmp_path,
+        "metrics/bench_failure_loop.json",
+        {
+            "failure_slice": "brightness==dark",
+            "test_view": {"name": "leak_free", "why": "auto: ..."},
+            "rounds": {"round1": ROUND1, "control": CONTROL, "round2": ROUND2},
+            "round2_vs_control_points": {
+                k: v for k, v in ((k, round(100 * (ROUND2[k] - CONTROL[k]), 2)) for k in KEYS)
+            },
+        },
+    )
+    _write(
+        tmp_path,
+        "metrics/validation_train.json",
+        {
+            "input_images": 7031,
+            "kept_images": 6950,
+            "fixed_images": 12,
+            "quarantined_images": 81,
+            "background_images": 2801,
+            "leakage_images": 0,
+        },
+    )
+    _write(
+        tmp_path,
+        "metrics/validation_test.json",
+        {
+            "input_images": 304,
+            "kept_images": 290,
+            "fixed_images": 3,
+            "quarantined_images": 14,
+            "background_images": 97,
+            "leakage_images": 6,
+        },
+    )
     return tmp_path
 
 
@@ -65,8 +98,11 @@ def test_the_summary_fits_80_columns_and_takes_every_number_from_the_files(run):
 
 
 def test_pages_that_exist_are_named_without_a_warning(run):
-    for page in ("data/eval/round2/gallery/index.html", "data/label_quality/test/review.html",
-                 "metrics/failure_slice.md"):
+    for page in (
+        "data/eval/round2/gallery/index.html",
+        "data/label_quality/test/review.html",
+        "metrics/failure_slice.md",
+    ):
         (run / page).parent.mkdir(parents=True, exist_ok=True)
         (run / page).write_text("<html></html>")
     text = run_summary(run)
@@ -79,10 +115,15 @@ def test_no_control_says_not_run_and_a_stale_one_says_stale(run):
     assert "control             not run (python bench/bench_failure_loop.py)" in text
     assert "round 2 - control" not in text
 
-    _write(run, "metrics/bench_failure_loop.json", {
-        "test_view": {"name": "leak_free"}, "rounds": {"round1": {**ROUND1, "overall_map50": 0.5}, "control": CONTROL,
-                                                       "round2": ROUND2},
-        "round2_vs_control_points": _points(ROUND2, CONTROL)})
+    _write(
+        run,
+        "metrics/bench_failure_loop.json",
+        {
+            "test_view": {"name": "leak_free"},
+            "rounds": {"round1": {**ROUND1, "overall_map50": 0.5}, "control": CONTROL, "round2": ROUND2},
+            "round2_vs_control_points": _points(ROUND2, CONTROL),
+        },
+    )
     text = run_summary(run)
     assert "stale" in text and "0.6555" not in text and max(map(len, text.splitlines())) <= WIDTH
 

@@ -5,15 +5,19 @@ import numpy as np
 import pytest
 import yaml
 
+from rpsdet.data.formats.voc import read_voc
 from rpsdet.data.synth import SceneStyle, hand_counts, render_scene, write_source
-from rpsdet.data.voc import read_voc
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 PRETRAIN_STYLE = SceneStyle.from_params(PARAMS["pretrain"]["synth"]["style"])
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):

@@ -1,4 +1,5 @@
 """Tiny real training runs: the loss falls, and an interrupted run resumes to the same epoch count."""
+
 import csv
 
 import pytest
@@ -20,7 +21,7 @@ def _losses(live_dir):
 def test_loss_falls_and_the_best_checkpoint_loads(tiny_splits, tmp_path):
     cfg = TrainConfig(epochs=4, lr=3e-3, **TINY)
     with Live(str(tmp_path / "live"), dvcyaml=None, save_dvc_exp=False) as live:
-        summary = train(cfg, tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt", live)
+        summary = train(cfg, tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt", live=live)
     losses = _losses(tmp_path / "live")
     assert len(losses) == 4 and losses[-1] < 0.7 * losses[0]
     model, config, ckpt = load_checkpoint(tmp_path / "model.pt")
@@ -36,6 +37,7 @@ def _stop_after(n):
     def hook(epoch):
         if epoch == n:
             raise Interrupt
+
     return hook
 
 
@@ -55,8 +57,9 @@ def test_an_interrupted_run_resumes_and_ends_with_the_same_epoch_count(tiny_spli
 
     # A changed config does not resume from a stale state: it starts over.
     epochs_seen.clear()
-    train(TrainConfig(epochs=2, lr=2e-3, **TINY), *args, state_path=tmp_path / "last.pt",
-          on_epoch_end=epochs_seen.append)
+    train(
+        TrainConfig(epochs=2, lr=2e-3, **TINY), *args, state_path=tmp_path / "last.pt", on_epoch_end=epochs_seen.append
+    )
     assert epochs_seen == [1, 2]
 
 
@@ -78,6 +81,7 @@ def test_stop_when_ends_a_mosaic_run_after_the_epoch_it_says(tiny_splits, tmp_pa
 
 def _records(splits):
     from rpsdet.data.coco import read_coco
+
     return read_coco(splits / "train.json")
 
 
@@ -88,8 +92,9 @@ def test_a_time_budget_ends_the_run_at_its_lr_floor_and_a_resumed_run_spends_onl
     budget_s = 12.0
     # eval_every: the only evaluation is the one that ends the run. One thread: on a busy shared machine two
     # threads spin against each other and a step can take 20x longer.
-    cfg = TrainConfig(epochs=1, max_minutes=budget_s / 60, lr=2e-3, min_lr_ratio=0.05,
-                      **{**TINY, "eval_every": 1000, "threads": 1})
+    cfg = TrainConfig(
+        epochs=1, max_minutes=budget_s / 60, lr=2e-3, min_lr_ratio=0.05, **{**TINY, "eval_every": 1000, "threads": 1}
+    )
     args = (tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt")
     first, second = [], []
 
@@ -99,6 +104,7 @@ def test_a_time_budget_ends_the_run_at_its_lr_floor_and_a_resumed_run_spends_onl
             if interrupt_after_s is not None and stats["train_seconds"] >= interrupt_after_s:
                 raise Interrupt
             return False
+
         return hook
 
     with pytest.raises(Interrupt):

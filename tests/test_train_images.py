@@ -4,6 +4,7 @@ means what it meant on the full-size image, and train.cache: ram changes nothing
 The "objects" are solid rectangles, each in its own colour, on grey JPEGs: a box is right when it frames where
 its colour landed.
 """
+
 import random
 
 import numpy as np
@@ -12,8 +13,9 @@ from PIL import Image
 
 from rpsdet.data.coco import ImageRecord, write_coco
 from rpsdet.model.preprocess import A, letterbox
-from rpsdet.train.dataset import DetectionDataset, cache_bytes, load_reduced, train_transform
+from rpsdet.train.dataset import DetectionDataset, cache_bytes, load_reduced
 from rpsdet.train.loop import TrainConfig
+from rpsdet.train.transforms import train_transform
 
 SIZE = 256
 COLOURS = [(230, 30, 30), (30, 200, 40), (40, 50, 220)]
@@ -36,8 +38,9 @@ def jpegs(tmp_path_factory):
         boxes = _boxes(width, height)
         for colour, (x1, y1, x2, y2) in zip(COLOURS, boxes.astype(int)):
             pixels[y1:y2, x1:x2] = colour
-        rec = ImageRecord(i + 1, f"{width}x{height}.jpg", width, height, [tuple(b) for b in boxes.tolist()],
-                          LABELS.tolist())
+        rec = ImageRecord(
+            i + 1, f"{width}x{height}.jpg", width, height, [tuple(b) for b in boxes.tolist()], LABELS.tolist()
+        )
         Image.fromarray(pixels).save(root / rec.file_name, quality=92)
         records.append(rec)
     write_coco(root / "train.json", records)
@@ -59,8 +62,7 @@ def test_reduced_decode_lands_pixels_and_boxes_where_the_letterbox_puts_them(jpe
     if max(shape) <= SIZE:  # small images are left alone (the letterbox enlarges them later, as before)
         assert np.array_equal(image, full) and np.array_equal(scaled, boxes)
         return
-    letterboxed = A.Compose(letterbox(SIZE)[:1], bbox_params=A.BboxParams(format="pascal_voc",
-                                                                          label_fields=["labels"]))
+    letterboxed = A.Compose(letterbox(SIZE)[:1], bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"]))
     ref = letterboxed(image=full, bboxes=boxes, labels=LABELS)
     assert image.shape == ref["image"].shape and max(image.shape[:2]) == SIZE
     # The letterbox's own box arithmetic; within half a pixel when a side is not a multiple of the draft's scale.
@@ -85,8 +87,9 @@ def test_augmenting_the_reduced_image_means_what_augmenting_the_full_one_does(jp
         b = transform(image=small, bboxes=scaled, labels=LABELS)
         assert a["image"].shape == b["image"].shape == (SIZE, SIZE, 3)
         assert list(a["labels"]) == list(b["labels"])
-        np.testing.assert_allclose(np.asarray(b["bboxes"]).reshape(-1, 4), np.asarray(a["bboxes"]).reshape(-1, 4),
-                                   atol=1.0)
+        np.testing.assert_allclose(
+            np.asarray(b["bboxes"]).reshape(-1, 4), np.asarray(a["bboxes"]).reshape(-1, 4), atol=1.0
+        )
         # Normalised units: under 3 levels of 255 on average. Zooming in (scale jitter > 1) starts from the
         # input-size pixels, so edges come out a little softer than from the full-size image.
         assert np.abs(a["image"] - b["image"]).mean() < 0.05

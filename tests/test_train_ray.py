@@ -1,4 +1,5 @@
-"""train.backend ray: two real DDP workers on a private local Ray share the batches; rank 0 alone saves and logs."""
+"""train.run_on ray: two real DDP workers on a private local Ray share the batches; rank 0 alone saves and logs."""
+
 import csv
 import json
 import math
@@ -8,9 +9,10 @@ import pytest
 import torch
 
 from rpsdet.data.coco import read_coco
-from rpsdet.evaluate.run import evaluate_dataset
+from rpsdet.evaluate.inference import evaluate_dataset
 from rpsdet.model.predict import Detector
-from rpsdet.train.job import TrainJob, fit
+from rpsdet.train.fit import fit
+from rpsdet.train.job import TrainJob
 from rpsdet.train.loop import TrainConfig
 
 TINY = dict(image_size=128, batch_size=4, warmup_steps=3, eval_every=1, ema_decay=0.9, lr=3e-3)
@@ -19,9 +21,16 @@ TINY = dict(image_size=128, batch_size=4, warmup_steps=3, eval_every=1, ema_deca
 @pytest.mark.slow
 def test_two_workers_share_the_steps_and_rank_0_alone_saves_and_logs(tiny_splits, tmp_path, monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a private local Ray, whatever the shell says
-    cfg = TrainConfig(epochs=2, backend="ray", num_workers=2, use_gpu=False, **TINY)
-    job = TrainJob(cfg, tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt",
-                   state_path=tmp_path / "last.pt", live_dir=tmp_path / "live", live_params={"round": "test"})
+    cfg = TrainConfig(epochs=2, run_on="ray", ray_workers=2, use_gpu=False, **TINY)
+    job = TrainJob(
+        cfg,
+        tiny_splits / "train.json",
+        tiny_splits / "val.json",
+        tmp_path / "model.pt",
+        state_path=tmp_path / "last.pt",
+        live_dir=tmp_path / "live",
+        live_params={"round": "test"},
+    )
     summary = fit(job)
 
     ranks = summary["ranks"]
@@ -48,7 +57,7 @@ def test_two_workers_share_the_steps_and_rank_0_alone_saves_and_logs(tiny_splits
 
 
 def test_ray_settings_are_checked_before_anything_starts():
-    with pytest.raises(ValueError, match="divide by train.num_workers=3"):
-        TrainConfig.from_params({"backend": "ray", "num_workers": 3, "batch_size": 8})
-    with pytest.raises(ValueError, match="train.backend must be one of"):
-        TrainConfig.from_params({"backend": "spark"})
+    with pytest.raises(ValueError, match="divide by train.ray_workers=3"):
+        TrainConfig.from_params({"run_on": "ray", "ray_workers": 3, "batch_size": 8})
+    with pytest.raises(ValueError, match="train.run_on must be one of"):
+        TrainConfig.from_params({"run_on": "spark"})

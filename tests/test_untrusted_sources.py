@@ -1,5 +1,6 @@
 """A source folder is untrusted input: links out of it are reported and never read or copied (import, validate),
 and only the image formats the pipeline accepts ever reach a decoder."""
+
 import csv
 import os
 from pathlib import Path

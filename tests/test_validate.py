@@ -1,5 +1,6 @@
 """The validator on a dirty synthetic source: every injected structural defect is found and handled as the
 params say, every input image is kept or quarantined, and the input tree is never modified."""
+
 import csv
 import hashlib
 import json
@@ -11,8 +12,8 @@ from PIL import Image
 
 from rpsdet.data.coco import read_coco
 from rpsdet.data.defects import inject_defects
+from rpsdet.data.formats.voc import read_voc
 from rpsdet.data.synth import write_source
-from rpsdet.data.voc import read_voc
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.geometry import iou
 from rpsdet.validate.report import summary_table
@@ -23,8 +24,9 @@ TRAIN = dict(seed=3, count=20, multi_fraction=0.1, **SYNTH)
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
 
 
 def report(out: Path) -> list[dict]:
@@ -60,7 +62,9 @@ def test_every_structural_defect_is_found_and_handled_as_params_say(dirty):
     for m in manifest:
         if m.check in ("", "label_issue"):
             continue
-        hits = [r for r in rows if r["check"] == m.check and (r["image"] == m.image if m.image else r["file"] == m.file)]
+        hits = [
+            r for r in rows if r["check"] == m.check and (r["image"] == m.image if m.image else r["file"] == m.file)
+        ]
         if not hits:
             missed.append(m.kind)
         elif m.image:
@@ -129,12 +133,19 @@ def test_quarantine_and_keep_policies_override_the_defaults(tmp_path, dirty):
     unlabelled / EXIF-ambiguous images can be kept instead."""
     root, manifest, _, _ = dirty
     default = {r["image"]: r["action"] for r in report(root / "out") if r["check"] == "result"}
-    cfg = ValidateConfig(reference=root / "train", near_duplicates="quarantine", leakage="quarantine",
-                         exif_ambiguous="flag", unlabelled="keep")
+    cfg = ValidateConfig(
+        reference=root / "train",
+        near_duplicates="quarantine",
+        leakage="quarantine",
+        exif_ambiguous="flag",
+        unlabelled="keep",
+    )
     validate_source(root / "src", tmp_path / "out", cfg)
     results = {r["image"]: r["action"] for r in report(tmp_path / "out") if r["check"] == "result"}
-    image = {kind: next(m.image for m in manifest if m.kind == kind) for kind in
-             ("near_duplicate", "leakage", "exif_ambiguous", "image_without_annotation")}
+    image = {
+        kind: next(m.image for m in manifest if m.kind == kind)
+        for kind in ("near_duplicate", "leakage", "exif_ambiguous", "image_without_annotation")
+    }
     for kind in ("near_duplicate", "leakage"):
         assert (default[image[kind]], results[image[kind]]) == ("kept", "quarantined"), kind
     for kind in ("exif_ambiguous", "image_without_annotation"):

@@ -1,5 +1,6 @@
 """What labeling tools really write: background images per each format's convention, unlabelled VOC / COCO images,
 impossible boxes, shared COCO ids, exact and near copies. Every image ends up kept or quarantined with its reason."""
+
 import csv
 import json
 from pathlib import Path
@@ -10,8 +11,8 @@ from PIL import Image
 
 from rpsdet.data.coco import read_coco
 from rpsdet.data.coco_subset import write_side_json
+from rpsdet.data.formats.voc import read_voc, write_voc
 from rpsdet.data.synth import write_source
-from rpsdet.data.voc import read_voc, write_voc
 from rpsdet.validate.config import ValidateConfig
 from rpsdet.validate.images import inspect_image
 from rpsdet.validate.report import summary_table
@@ -51,8 +52,14 @@ def write_coco(voc: Path, out: Path, edit=lambda data: None) -> None:
         images.append({"id": i + 1, "file_name": rec.filename, "width": rec.width, "height": rec.height})
         for o in rec.objects:
             x1, y1, x2, y2 = o.box
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": NAMES.index(o.name) + 1,
-                         "bbox": [x1, y1, x2 - x1, y2 - y1]})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": NAMES.index(o.name) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                }
+            )
     cats = [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)]
     data = {"images": images, "annotations": anns, "categories": cats}
     edit(data)
@@ -70,8 +77,11 @@ def write_yolo(voc: Path, out: Path) -> list[str]:
         rec = read_voc(xml)
         (out / "images" / rec.filename).write_bytes((voc / "JPEGImages" / rec.filename).read_bytes())
         w, h = rec.width, rec.height
-        lines = [f"{NAMES.index(o.name)} {(o.box[0] + o.box[2]) / 2 / w} {(o.box[1] + o.box[3]) / 2 / h} "
-                 f"{(o.box[2] - o.box[0]) / w} {(o.box[3] - o.box[1]) / h}" for o in rec.objects]
+        lines = [
+            f"{NAMES.index(o.name)} {(o.box[0] + o.box[2]) / 2 / w} {(o.box[1] + o.box[3]) / 2 / h} "
+            f"{(o.box[2] - o.box[0]) / w} {(o.box[3] - o.box[1]) / h}"
+            for o in rec.objects
+        ]
         (out / "labels" / f"{xml.stem}.txt").write_text("\n".join(lines) + "\n")
         images.append(f"images/{rec.filename}")
     return images
@@ -93,14 +103,16 @@ def test_voc_empty_annotation_is_background_and_missing_xml_is_unlabelled(voc, t
     write_source(src, prefix="v", count=5, multi_fraction=0.4, seed=4, width=160, height=120)
     xmls = sorted((src / "Annotations").glob("*.xml"))
     text = xmls[0].read_text()
-    xmls[0].write_text(text[:text.index("<object>")] + "</annotation>\n")  # LabelImg's save of an empty image
+    xmls[0].write_text(text[: text.index("<object>")] + "</annotation>\n")  # LabelImg's save of an empty image
     xmls[1].unlink()
     summary = validate_source(src, tmp_path / "o")
     found = results(tmp_path / "o")
     assert found[f"JPEGImages/{xmls[0].stem}.jpg"] == {"checks": {}, "action": "kept"}
     unlabelled = found[f"JPEGImages/{xmls[1].stem}.jpg"]
-    assert unlabelled["action"] == "quarantined" and "validate.unlabelled: keep" in unlabelled["checks"][
-        "unlabelled_image"][1]
+    assert (
+        unlabelled["action"] == "quarantined"
+        and "validate.unlabelled: keep" in unlabelled["checks"]["unlabelled_image"][1]
+    )
     assert summary["background_images"] == 1
     summary = validate_source(src, tmp_path / "o2", ValidateConfig(unlabelled="keep"))
     assert results(tmp_path / "o2")[f"JPEGImages/{xmls[1].stem}.jpg"]["action"] == "kept"
@@ -111,6 +123,7 @@ def test_coco_image_without_annotations_is_background_and_unlisted_image_is_unla
     def edit(data):
         data["annotations"] = [a for a in data["annotations"] if a["image_id"] != 1]
         data["images"] = [i for i in data["images"] if i["id"] != 2]
+
     write_coco(voc, tmp_path / "c", edit)
     summary = validate_source(tmp_path / "c", tmp_path / "o")
     found = results(tmp_path / "o")
@@ -124,6 +137,7 @@ def test_coco_image_without_annotations_is_background_and_unlisted_image_is_unla
 def test_negative_coco_sizes_and_yolo_values_are_quarantined_not_reordered(voc, tmp_path):
     def edit(data):
         data["annotations"][0]["bbox"][2] *= -1  # a box dragged right to left, stored with a negative width
+
     write_coco(voc, tmp_path / "c", edit)
     validate_source(tmp_path / "c", tmp_path / "oc")
     image = f"images/{sorted(p.name for p in (voc / 'JPEGImages').iterdir())[0]}"
@@ -155,6 +169,7 @@ def test_swapped_voc_corners_are_still_reordered_as_a_fix(voc, tmp_path):
 def test_shared_coco_image_ids_quarantine_every_image_involved(voc, tmp_path):
     def edit(data):
         data["images"][2]["id"] = data["images"][1]["id"]
+
     write_coco(voc, tmp_path / "c", edit)
     summary = validate_source(tmp_path / "c", tmp_path / "o")
     names = sorted(p.name for p in (voc / "JPEGImages").iterdir())
@@ -168,6 +183,7 @@ def test_shared_coco_image_ids_quarantine_every_image_involved(voc, tmp_path):
 def test_import_keeps_shared_ids_shared_so_the_validator_still_sees_them(voc, tmp_path):
     def edit(data):
         data["images"][2]["id"] = data["images"][1]["id"]
+
     write_coco(voc, tmp_path / "c", edit)
     names = sorted(p.name for p in (voc / "JPEGImages").iterdir())
     write_side_json(tmp_path / "c", [tmp_path / "c"], {f"images/{n}" for n in names}, tmp_path / "side.json")
@@ -213,8 +229,9 @@ def test_the_same_pixels_in_other_bytes_are_an_exact_copy(tmp_path):
 def flat(colour: tuple[int, int, int], seed: int) -> Image.Image:
     """A plain wall: one colour plus faint sensor noise, so the dHash bits are noise."""
     rng = np.random.default_rng(seed)
-    return Image.fromarray((np.full((96, 128, 3), colour) + rng.normal(0, 1.5, (96, 128, 3))).clip(0, 255)
-                           .astype(np.uint8))
+    return Image.fromarray(
+        (np.full((96, 128, 3), colour) + rng.normal(0, 1.5, (96, 128, 3))).clip(0, 255).astype(np.uint8)
+    )
 
 
 def test_distinct_flat_images_close_in_dhash_are_not_near_duplicates(tmp_path):
@@ -225,8 +242,11 @@ def test_distinct_flat_images_close_in_dhash_are_not_near_duplicates(tmp_path):
         flat(colour, n).save(src / "images" / f"wall{n}.png")
     flat(colours[0], 99).save(src / "images" / "wall0_again.png")  # the same wall, new noise: a real look-alike
     infos = {p.name: inspect_image(str(src / "images"), p.name, 10**8) for p in (src / "images").iterdir()}
-    bits = [bin(infos[f"wall{a}.png"].dhash ^ infos[f"wall{b}.png"].dhash).count("1") for a in range(5)
-            for b in range(a + 1, 5)]
+    bits = [
+        bin(infos[f"wall{a}.png"].dhash ^ infos[f"wall{b}.png"].dhash).count("1")
+        for a in range(5)
+        for b in range(a + 1, 5)
+    ]
     assert min(bits) <= 4  # the hash alone would call some of these distinct walls duplicates
     (src / "data.yaml").write_text("names: [rock, paper, scissors]\n")
     summary = validate_source(src, tmp_path / "o")

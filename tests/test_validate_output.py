@@ -1,5 +1,6 @@
 """`rpsdet validate SRC OUT` replaces OUT, so it refuses any OUT a slip of the keyboard could make dangerous:
 SRC itself, a parent of SRC, a folder inside SRC, or a non-empty folder it did not write (the project root, ~)."""
+
 from pathlib import Path
 
 import pytest
@@ -19,13 +20,13 @@ def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("project")
     (root / "params.yaml").write_text("validate: {}\n")
     (root / "notes.txt").write_text("mine\n")
-    write_source(root / "data" / "raw" / "src", prefix="src", count=4, multi_fraction=0.0, seed=1, width=96,
-                 height=80)
+    write_source(root / "data" / "raw" / "src", prefix="src", count=4, multi_fraction=0.0, seed=1, width=96, height=80)
     return root
 
 
-@pytest.mark.parametrize("out", [".", "data", "data/raw", "data/raw/src", "data/raw/src/JPEGImages",
-                                 "data/raw/src/new_folder"])
+@pytest.mark.parametrize(
+    "out", [".", "data", "data/raw", "data/raw/src", "data/raw/src/JPEGImages", "data/raw/src/new_folder"]
+)
 def test_output_overlapping_or_above_the_source_is_refused_and_nothing_changes(project, out, capsys):
     before = snapshot(project)
     code = main(["validate", str(project / "data/raw/src"), str(project / out), "--params", str(project / "none")])

@@ -4,6 +4,7 @@ Mobile viewport 360x640: wrong password message, language toggle, login, upload,
 second of two served versions picked and named in the answer, expired-token message. A screenshot is saved to
 $TEST_ARTIFACTS_DIR (default /tmp/rpsdet-test-artifacts).
 """
+
 import os
 import socket
 import tempfile
@@ -34,20 +35,32 @@ def server(browser, tiny_checkpoint, tiny_checkpoint_v2, tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cfg = ServeConfig.from_params({"port": port, "threads_per_replica": 1, "score_threshold": 0.0, "min_score": 0.0,
-                                   "users_file": str(root / "users.json"), "secret_file": str(root / "secret")})
-    models = [served_model(tiny_checkpoint, "model", "v0.0.1", "prod"),
-              served_model(tiny_checkpoint_v2, "model", "v0.0.2", "dev", {"map50": 0.5})]
+    cfg = ServeConfig.from_params(
+        {
+            "port": port,
+            "threads_per_replica": 1,
+            "score_threshold": 0.0,
+            "min_score": 0.0,
+            "users_file": str(root / "users.json"),
+            "secret_file": str(root / "secret"),
+        }
+    )
+    models = [
+        served_model(tiny_checkpoint, "model", "v0.0.1", "prod"),
+        served_model(tiny_checkpoint_v2, "model", "v0.0.2", "dev", {"map50": 0.5}),
+    ]
     with local_app(models, cfg, num_cpus=2) as url:
         yield {"url": url, "secret": load_or_create_secret(root / "secret")}
 
 
 @pytest.fixture(scope="module")
 def page(server, browser):
-    context = browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True,
-                                  device_scale_factor=2, locale="en-US")
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server["url"])
-                  else route.abort())  # the page must need nothing from outside the server
+    context = browser.new_context(
+        viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True, device_scale_factor=2, locale="en-US"
+    )
+    context.route(
+        "**/*", lambda route: route.continue_() if route.request.url.startswith(server["url"]) else route.abort()
+    )  # the page must need nothing from outside the server
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
@@ -86,10 +99,13 @@ def test_phone_page_logs_in_uploads_and_draws_detections(server, page, tiny_spli
     assert drawn == len(labels) > 0 and set(labels) <= {"rock", "paper", "scissors"}
     assert "v0.0.1" in page.text_content("#status") and " ms" in page.text_content("#status")
 
-    pixels = np.array(page.evaluate("""() => {
+    pixels = np.array(
+        page.evaluate("""() => {
         const c = document.getElementById('canvas');
         return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
-    }"""), dtype=np.uint8).reshape(-1, 4)[:, :3]
+    }"""),
+        dtype=np.uint8,
+    ).reshape(-1, 4)[:, :3]
     original = np.asarray(Image.open(photo).convert("RGB")).reshape(-1, 3)
     assert len(pixels) == len(original)  # drawn at the photo's own size: boxes are in its pixels
 
@@ -124,10 +140,13 @@ def test_picking_the_second_version_sends_it_and_the_answer_names_it(server, pag
 
 def test_expired_token_sends_the_user_back_to_login_with_a_message(server, page, tiny_splits):
     expired = TokenSigner(server["secret"], 60).issue("alice", now=time.time() - 3600)[0]
-    page.evaluate("""token => {  // the server expired it although this phone's clock still trusts it
+    page.evaluate(
+        """token => {  // the server expired it although this phone's clock still trusts it
         sessionStorage.setItem('rpsdet-token', token);
         sessionStorage.setItem('rpsdet-expires', String(Date.now() / 1000 + 600));
-    }""", expired)
+    }""",
+        expired,
+    )
     test_json = tiny_splits / "test.json"
     page.set_input_files("#picker", str(image_path(test_json, read_coco(test_json)[1])))
     page.wait_for_selector("#login-form:not([hidden])")

@@ -2,6 +2,7 @@
 
 Everywhere outside `rpsdet.model`, boxes are xyxy pixels (x2/y2 exclusive) and labels are 0-based class ids.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,14 +52,16 @@ def to_coco_dict(records: list[ImageRecord]) -> dict:
         images.append(image)
         for (x1, y1, x2, y2), label in zip(rec.boxes, rec.labels):
             w, h = x2 - x1, y2 - y1
-            annotations.append({
-                "id": len(annotations) + 1,
-                "image_id": rec.id,
-                "category_id": int(label) + 1,
-                "bbox": [float(x1), float(y1), float(w), float(h)],
-                "area": float(w * h),
-                "iscrowd": 0,
-            })
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": rec.id,
+                    "category_id": int(label) + 1,
+                    "bbox": [float(x1), float(y1), float(w), float(h)],
+                    "area": float(w * h),
+                    "iscrowd": 0,
+                }
+            )
     return {"images": images, "annotations": annotations, "categories": categories()}
 
 
@@ -70,9 +73,12 @@ def write_coco(path: Path, records: list[ImageRecord]) -> None:
 def read_coco(path: Path) -> list[ImageRecord]:
     """Read a canonical COCO file written by `write_coco` (trusted input; see rpsdet.validate for user data)."""
     data = json.loads(Path(path).read_text())
-    records = {img["id"]: ImageRecord(img["id"], img["file_name"], img["width"], img["height"],
-                                      flags=dict(img.get(FLAGS_KEY) or {}))
-               for img in data["images"]}
+    records = {
+        img["id"]: ImageRecord(
+            img["id"], img["file_name"], img["width"], img["height"], flags=dict(img.get(FLAGS_KEY) or {})
+        )
+        for img in data["images"]
+    }
     for ann in data["annotations"]:
         x, y, w, h = ann["bbox"]
         rec = records[ann["image_id"]]
@@ -104,5 +110,7 @@ def check_image_paths(coco_path: Path, records: list[ImageRecord], roots: list[P
         elif os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
             bad.append(f"image {rec.id}: {name!r} is not an image file ({', '.join(IMAGE_SUFFIXES)})")
     if bad:
-        raise ValueError(f"{coco_path}: {len(bad)} file_name(s) refused, e.g. {'; '.join(bad[:3])}. Images must "
-                         "lie inside the dataset's folder or the project (--root); nothing was read or copied")
+        raise ValueError(
+            f"{coco_path}: {len(bad)} file_name(s) refused, e.g. {'; '.join(bad[:3])}. Images must "
+            "lie inside the dataset's folder or the project (--root); nothing was read or copied"
+        )

@@ -5,6 +5,7 @@ Why rewrite the JSON when every other file is copied: a single-folder export is 
 JSON at the source root. Entries keep every field the tool wrote; only ids are renumbered (so merged files cannot
 collide) and `file_name` becomes the copied image's path relative to the side's root.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rpsdet.data.formats.base import list_images, read_text
-from rpsdet.data.formats.coco_reader import coco_files, resolve_image
+from rpsdet.data.formats.coco import coco_files, resolve_image
 
 
 def _load(path: Path, root: Path) -> dict | None:
@@ -20,8 +21,9 @@ def _load(path: Path, root: Path) -> dict | None:
     try:
         data = json.loads(read_text(path))
     except (OSError, ValueError, RecursionError) as exc:
-        raise ValueError(f"{path.relative_to(root)}: not valid JSON ({exc}); re-export the COCO file from the "
-                         "labeling tool") from None
+        raise ValueError(
+            f"{path.relative_to(root)}: not valid JSON ({exc}); re-export the COCO file from the labeling tool"
+        ) from None
     return data if isinstance(data, dict) and isinstance(data.get("images"), list) else None
 
 
@@ -43,6 +45,7 @@ def _placer(path: Path, part: Path, root: Path, side_images: set[str]) -> Callab
         if rel is None:
             return None
         return str(prefix / rel) if str(prefix / rel) in side_images else ""
+
     return place
 
 
@@ -55,12 +58,15 @@ def _refuse_shared_ids_across_sides(placed: list[tuple[dict, str | None]], where
             sides.setdefault(_hashable(entry.get("id")), set()).add(rel == "")
     split = sorted(str(k) for k, v in sides.items() if len(v) > 1)
     if split:
-        raise ValueError(f"{where}: image id(s) {', '.join(split[:5])} are shared by several images, which the "
-                         "import would split between train and test; give every image its own id and re-export")
+        raise ValueError(
+            f"{where}: image id(s) {', '.join(split[:5])} are shared by several images, which the "
+            "import would split between train and test; give every image its own id and re-export"
+        )
 
 
-def _merge(merged: dict, cat_ids: dict[str, int], data: dict, where: Path,
-           place: Callable[[object], str | None]) -> list[str]:
+def _merge(
+    merged: dict, cat_ids: dict[str, int], data: dict, where: Path, place: Callable[[object], str | None]
+) -> list[str]:
     """Append one file's entries for this side to `merged`, categories unified by name; return notes."""
     notes = []
     for key, value in data.items():
@@ -77,8 +83,9 @@ def _merge(merged: dict, cat_ids: dict[str, int], data: dict, where: Path,
     _refuse_shared_ids_across_sides(placed, where)
     for entry, rel in placed:
         if rel is None:
-            notes.append(f"{where}: image entry {str(entry.get('file_name'))[:60]!r} names no image of the export; "
-                         "left out")
+            notes.append(
+                f"{where}: image entry {str(entry.get('file_name'))[:60]!r} names no image of the export; left out"
+            )
         elif rel:  # entries sharing an id keep sharing one: the validator quarantines them all, with the reason
             new_id = image_map.setdefault(_hashable(entry.get("id")), len(merged["images"]) + 1)
             merged["images"].append({**entry, "id": new_id, "file_name": rel})
@@ -88,11 +95,14 @@ def _merge(merged: dict, cat_ids: dict[str, int], data: dict, where: Path,
             continue  # the other side's image, or none (the validator would see no image either)
         category = cat_map.get(_hashable(ann.get("category_id")))
         if category is None:
-            notes.append(f"{where}: an annotation points at category_id {ann.get('category_id')!r}, which "
-                         "'categories' does not list; the validator will report it as an unknown class")
+            notes.append(
+                f"{where}: an annotation points at category_id {ann.get('category_id')!r}, which "
+                "'categories' does not list; the validator will report it as an unknown class"
+            )
             category = f"unknown:{ann.get('category_id')}"
-        merged["annotations"].append({**ann, "id": len(merged["annotations"]) + 1, "image_id": image_id,
-                                      "category_id": category})
+        merged["annotations"].append(
+            {**ann, "id": len(merged["annotations"]) + 1, "image_id": image_id, "category_id": category}
+        )
     return notes
 
 

@@ -4,21 +4,23 @@ Why: a validator is only trustworthy if it is shown to find every kind of damage
 defects must all be found by `rpsdet.validate`; label noise (swapped classes, shifted and missing boxes) is what
 the cleanlab label-quality step is measured on. Each kind damages different, seeded images.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from rpsdet.classes import CLASS_NAMES
-from rpsdet.data.synth import hand_counts, render_scene
-from rpsdet.data.voc import VocObject, VocRecord, read_voc, write_voc
+from rpsdet.data.formats.voc import VocObject, VocRecord, read_voc, write_voc
+from rpsdet.data.synth import hand_counts, render_scene, write_source
 
 ORIENTATION_TAG = 0x0112
 
@@ -97,6 +99,7 @@ def _mode(mode: str, suffix: str) -> Callable[[Ctx, str], Injected]:
         im = im.convert("L").convert("I;16") if mode == "I;16" else im.convert(mode)
         rel = c.reimage(s, im, suffix)
         return Injected(f"mode_{mode.replace(';', '')}", rel, "non_rgb_mode", "fixed", f"saved in mode {mode}")
+
     return inject
 
 
@@ -106,11 +109,13 @@ def _exif(orientation: int, stored: Image.Transpose, kind: str, check: str, acti
         exif[ORIENTATION_TAG] = orientation
         _open(c, s).transpose(stored).save(c.img(s), quality=92, exif=exif)
         return Injected(kind, c.rel(s), check, action, f"pixels stored turned, EXIF orientation {orientation}")
+
     return inject
 
 
 def _resized(kind: str, check: str, action: str, size_of: Callable[[Ctx], tuple[int, int]]):
     """Resize the image and its boxes together (a consistent pair, only too small or too large)."""
+
     def inject(c: Ctx, s: str) -> Injected:
         im = _open(c, s)
         w, h = size_of(c)
@@ -121,16 +126,19 @@ def _resized(kind: str, check: str, action: str, size_of: Callable[[Ctx], tuple[
             rec.width, rec.height = w, h
             for o in rec.objects:
                 o.box = (o.box[0] * sx, o.box[1] * sy, o.box[2] * sx, o.box[3] * sy)
+
         c.edit(s, change)
         return Injected(kind, c.rel(s), check, action, f"resized to {w}x{h} with its boxes")
+
     return inject
 
 
 def bomb(c: Ctx, s: str) -> Injected:
     c.img(s).unlink()
     Image.new("1", (10_000, 6_000)).save(c.root / "JPEGImages" / f"{s}.png")
-    return Injected("decompression_bomb", c.rel(s, ".png"), "decompression_bomb", "quarantined",
-                    "a 60 Mpx PNG of a few KiB")
+    return Injected(
+        "decompression_bomb", c.rel(s, ".png"), "decompression_bomb", "quarantined", "a 60 Mpx PNG of a few KiB"
+    )
 
 
 # --- annotation defects --------------------------------------------------------------------------------------
@@ -149,21 +157,32 @@ def orphan_annotation(c: Ctx, s: str) -> Injected:
     rec = read_voc(c.xml(s))
     rec.filename = f"{s}_orphan.jpg"
     write_voc(c.root / "Annotations" / f"{s}_orphan.xml", rec)
-    return Injected("annotation_without_image", "", "annotation_without_image", "quarantined",
-                    "an annotation whose image does not exist", f"Annotations/{s}_orphan.xml")
+    return Injected(
+        "annotation_without_image",
+        "",
+        "annotation_without_image",
+        "quarantined",
+        "an annotation whose image does not exist",
+        f"Annotations/{s}_orphan.xml",
+    )
 
 
 def duplicate_annotation(c: Ctx, s: str) -> Injected:
     shutil.copyfile(c.xml(s), c.root / "Annotations" / f"{s}_v2.xml")  # <filename> still names the image
-    return Injected("duplicate_annotation", c.rel(s), "duplicate_annotation", "kept",
-                    "a second XML for the same image (the first one is used)")
+    return Injected(
+        "duplicate_annotation",
+        c.rel(s),
+        "duplicate_annotation",
+        "kept",
+        "a second XML for the same image (the first one is used)",
+    )
 
 
-def _objects(change: Callable[[Ctx, list[VocObject], int, int], None], kind: str, check: str, action: str,
-             detail: str):
+def _objects(change: Callable[[Ctx, list[VocObject], int, int], None], kind: str, check: str, action: str, detail: str):
     def inject(c: Ctx, s: str) -> Injected:
         c.edit(s, lambda rec: change(c, rec.objects, rec.width, rec.height))
         return Injected(kind, c.rel(s), check, action, detail)
+
     return inject
 
 
@@ -172,6 +191,7 @@ def _scaled_size(c: Ctx, s: str) -> Injected:
         rec.width, rec.height = rec.width * 2, rec.height * 2
         for o in rec.objects:
             o.box = tuple(v * 2 for v in o.box)
+
     c.edit(s, change)
     return Injected("size_mismatch_scaled", c.rel(s), "size_mismatch", "fixed", "size and boxes recorded at 2x")
 
@@ -265,11 +285,13 @@ STRUCTURAL: dict[str, Callable[[Ctx, str], Injected]] = {
     "mode_P": _mode("P", ".png"),
     "mode_I16": _mode("I;16", ".png"),
     "exif_rotated": _exif(6, Image.Transpose.ROTATE_90, "exif_rotated", "exif_orientation", "fixed"),
-    "exif_ambiguous": _exif(3, Image.Transpose.ROTATE_180, "exif_ambiguous", "exif_orientation_ambiguous",
-                            "quarantined"),
+    "exif_ambiguous": _exif(
+        3, Image.Transpose.ROTATE_180, "exif_ambiguous", "exif_orientation_ambiguous", "quarantined"
+    ),
     "too_small": _resized("too_small", "too_small", "quarantined", lambda c: (24, 18)),
-    "oversized": _resized("oversized", "oversized", "fixed",
-                          lambda c: (c.params["oversize_width"], c.params["oversize_width"] * 3 // 4)),
+    "oversized": _resized(
+        "oversized", "oversized", "fixed", lambda c: (c.params["oversize_width"], c.params["oversize_width"] * 3 // 4)
+    ),
     "decompression_bomb": bomb,
     "unparseable_xml": unparseable,
     "image_without_annotation": no_annotation,
@@ -277,8 +299,9 @@ STRUCTURAL: dict[str, Callable[[Ctx, str], Injected]] = {
     "duplicate_annotation": duplicate_annotation,
     "size_mismatch_scaled": _scaled_size,
     "size_mismatch_other": _wrong_size,
-    "box_partly_outside": _objects(_partly_outside, "box_partly_outside", "box_outside_image", "kept",
-                                   "first box pushed 30 % past the right edge"),
+    "box_partly_outside": _objects(
+        _partly_outside, "box_partly_outside", "box_outside_image", "kept", "first box pushed 30 % past the right edge"
+    ),
     "box_outside": _objects(_outside, "box_outside", "box_outside_image", "kept", "a box added beyond the edge"),
     "degenerate_box": _objects(_degenerate, "degenerate_box", "degenerate_box", "kept", "a zero-width box added"),
     "inverted_box": _objects(_inverted, "inverted_box", "inverted_box", "fixed", "xmin and xmax swapped"),
@@ -306,8 +329,9 @@ def _copy(c: Ctx, s: str, kind: str) -> Injected:
         Image.fromarray(arr.astype(np.uint8)).save(c.img(new), quality=75)
     shutil.copyfile(c.xml(s), c.xml(new))
     # An exact copy with the same boxes goes; a look-alike is flagged and kept (validate.near_duplicates).
-    return Injected(kind, c.rel(new), kind, "quarantined" if kind == "exact_duplicate" else "kept",
-                    f"a copy of {c.rel(s)}")
+    return Injected(
+        kind, c.rel(new), kind, "quarantined" if kind == "exact_duplicate" else "kept", f"a copy of {c.rel(s)}"
+    )
 
 
 def inject_defects(root: Path, params: dict) -> list[Injected]:
@@ -317,8 +341,7 @@ def inject_defects(root: Path, params: dict) -> list[Injected]:
     leak_from (the train source's synth settings, or null to skip leakage), kinds (null = all).
     """
     root = Path(root)
-    c = Ctx(root, np.random.default_rng(params.get("seed", 0)),
-            {"oversize_width": 2400, "leak_from": None, **params})
+    c = Ctx(root, np.random.default_rng(params.get("seed", 0)), {"oversize_width": 2400, "leak_from": None, **params})
     wanted = params.get("kinds") or [*STRUCTURAL, *COPIES, "leakage", *LABEL_NOISE]
     if c.params["leak_from"] is None:
         wanted = [k for k in wanted if k != "leakage"]
@@ -348,5 +371,38 @@ def inject_defects(root: Path, params: dict) -> list[Injected]:
         else:
             manifest += [STRUCTURAL[kind](c, s) for s in take(order, per_kind)]
     (root / "defects_manifest.json").write_text(
-        json.dumps([asdict(m) for m in manifest], indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        json.dumps([asdict(m) for m in manifest], indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return manifest
+
+
+def synthesize_source(out: Path, synth: dict[str, Any], side: str) -> dict:
+    """Draw the synthetic source `side` of params `synth:` into a fresh `out`, with its injected defects (a
+    `leak_from` source is re-rendered from that source's own seed and size). Returns the drawing's counts."""
+    source = synth["sources"][side]
+    shutil.rmtree(out, ignore_errors=True)
+    stats = write_source(
+        out,
+        prefix=f"synth_{side}",
+        count=source["count"],
+        multi_fraction=source["multi_fraction"],
+        seed=synth["seed"] + source["seed_offset"],
+        width=synth["width"],
+        height=synth["height"],
+        max_hands=synth["max_hands"],
+    )
+    defects = source.get("defects")
+    if defects:
+        leak = defects.get("leak_from")
+        if leak:
+            ref = synth["sources"][leak]
+            leak = {
+                "seed": synth["seed"] + ref["seed_offset"],
+                "count": ref["count"],
+                "width": synth["width"],
+                "multi_fraction": ref["multi_fraction"],
+                "height": synth["height"],
+                "max_hands": synth["max_hands"],
+            }
+        stats["defects"] = len(inject_defects(out, {**defects, "leak_from": leak}))
+    return stats

@@ -9,6 +9,7 @@ two cumulative distributions, 0..1). A measure is warned about when its distance
 what chance alone gives at these sample sizes (a 28-image test set differs from train by luck). A test set with
 40 % multi-hand images against 10 % in train is then visible here, as the failure slice it will become.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,10 +57,18 @@ def image_facts(coco_path: Path, record: ImageRecord, thresholds: SliceThreshold
         looks = image_looks(np.asarray(im.convert("RGB")), thresholds)
     area = float(record.width * record.height)
     sizes = [(x2 - x1, y2 - y1) for x1, y1, x2, y2 in record.boxes]
-    return ImageFacts(record.width, record.height, tuple(record.labels),
-                      tuple(100.0 * w * h / area for w, h in sizes), tuple(w / h for w, h in sizes if h > 0),
-                      looks["mean_luma"], looks["laplacian_var"], looks["brightness"], looks["blur"],
-                      tuple(sorted(record.flags)))
+    return ImageFacts(
+        record.width,
+        record.height,
+        tuple(record.labels),
+        tuple(100.0 * w * h / area for w, h in sizes),
+        tuple(w / h for w, h in sizes if h > 0),
+        looks["mean_luma"],
+        looks["laplacian_var"],
+        looks["brightness"],
+        looks["blur"],
+        tuple(sorted(record.flags)),
+    )
 
 
 def measure_source(coco_path: Path, thresholds: SliceThresholds, workers: int = 0) -> list[ImageFacts]:
@@ -126,29 +135,59 @@ def measures() -> list[Measure]:
     """Every measure the shift compares, in the order it is printed."""
     share = "share"
     listed = [
-        Measure("background_share", "background images (no box)", share,
-                lambda fs: (sum(not f.labels for f in fs), len(fs))),
-        Measure("multi_object_share", f"images with {MULTI}+ boxes", share,
-                lambda fs: (sum(len(f.labels) >= MULTI for f in fs), len(fs))),
-        Measure("boxes_per_image", "boxes per image", "distribution", lambda fs: [len(f.labels) for f in fs],
-                center="mean"),  # a median of small counts hides the shift (1 and 1)
+        Measure(
+            "background_share", "background images (no box)", share, lambda fs: (sum(not f.labels for f in fs), len(fs))
+        ),
+        Measure(
+            "multi_object_share",
+            f"images with {MULTI}+ boxes",
+            share,
+            lambda fs: (sum(len(f.labels) >= MULTI for f in fs), len(fs)),
+        ),
+        Measure(
+            "boxes_per_image", "boxes per image", "distribution", lambda fs: [len(f.labels) for f in fs], center="mean"
+        ),  # a median of small counts hides the shift (1 and 1)
     ]
-    listed += [Measure(f"class_share.{name}", f"boxes of class {name}", share,
-                       lambda fs, k=k: (sum(label == k for label in _boxes(fs)), len(_boxes(fs))))
-               for k, name in enumerate(CLASS_NAMES)]
     listed += [
-        Measure("box_area_pct", "box size (% of the image area)", "distribution",
-                lambda fs: [a for f in fs for a in f.box_area_pct], "%"),
-        Measure("box_aspect_ratio", "box aspect ratio (width / height)", "distribution",
-                lambda fs: [a for f in fs for a in f.box_aspect]),
-        Measure("image_megapixels", "image size (megapixels)", "distribution",
-                lambda fs: [f.width * f.height / 1e6 for f in fs]),
+        Measure(
+            f"class_share.{name}",
+            f"boxes of class {name}",
+            share,
+            lambda fs, k=k: (sum(label == k for label in _boxes(fs)), len(_boxes(fs))),
+        )
+        for k, name in enumerate(CLASS_NAMES)
+    ]
+    listed += [
+        Measure(
+            "box_area_pct",
+            "box size (% of the image area)",
+            "distribution",
+            lambda fs: [a for f in fs for a in f.box_area_pct],
+            "%",
+        ),
+        Measure(
+            "box_aspect_ratio",
+            "box aspect ratio (width / height)",
+            "distribution",
+            lambda fs: [a for f in fs for a in f.box_aspect],
+        ),
+        Measure(
+            "image_megapixels",
+            "image size (megapixels)",
+            "distribution",
+            lambda fs: [f.width * f.height / 1e6 for f in fs],
+        ),
         Measure("mean_luma", "brightness (mean luma 0..255)", "distribution", lambda fs: [f.mean_luma for f in fs]),
         Measure("dark_share", "dark images", share, lambda fs: (sum(f.brightness == "dark" for f in fs), len(fs))),
-        Measure("bright_share", "bright images", share,
-                lambda fs: (sum(f.brightness == "bright" for f in fs), len(fs))),
-        Measure("laplacian_var", "sharpness (variance of the Laplacian)", "distribution",
-                lambda fs: [f.laplacian_var for f in fs]),
+        Measure(
+            "bright_share", "bright images", share, lambda fs: (sum(f.brightness == "bright" for f in fs), len(fs))
+        ),
+        Measure(
+            "laplacian_var",
+            "sharpness (variance of the Laplacian)",
+            "distribution",
+            lambda fs: [f.laplacian_var for f in fs],
+        ),
         Measure("blurry_share", "blurry images", share, lambda fs: (sum(f.blur == "blurry" for f in fs), len(fs))),
     ]
     return listed
@@ -165,21 +204,33 @@ def describe(facts: list[ImageFacts]) -> dict:
         "boxes": len(labels),
         "background_images": sum(n == 0 for n in per_image),
         "background_share": _share(sum(n == 0 for n in per_image), len(facts)),
-        "classes": {name: {"boxes": labels.count(k), "share": _share(labels.count(k), len(labels))}
-                    for k, name in enumerate(CLASS_NAMES)},
-        "boxes_per_image": {"mean": round(float(np.mean(per_image)), 3) if per_image else None,
-                            "max": max(per_image, default=0),
-                            "multi_object_share": _share(sum(n >= MULTI for n in per_image), len(facts))},
+        "classes": {
+            name: {"boxes": labels.count(k), "share": _share(labels.count(k), len(labels))}
+            for k, name in enumerate(CLASS_NAMES)
+        },
+        "boxes_per_image": {
+            "mean": round(float(np.mean(per_image)), 3) if per_image else None,
+            "max": max(per_image, default=0),
+            "multi_object_share": _share(sum(n >= MULTI for n in per_image), len(facts)),
+        },
         "box_area_pct": _quantiles([a for f in facts for a in f.box_area_pct]),
         "box_aspect_ratio": _quantiles([a for f in facts for a in f.box_aspect]),
-        "image_size": {"distinct": len(sizes), "most_common": common,
-                       "most_common_share": _share(common_count, len(facts)),
-                       "width": _quantiles([f.width for f in facts]), "height": _quantiles([f.height for f in facts])},
-        "brightness": {**_quantiles([f.mean_luma for f in facts]),
-                       "dark_share": _share(sum(f.brightness == "dark" for f in facts), len(facts)),
-                       "bright_share": _share(sum(f.brightness == "bright" for f in facts), len(facts))},
-        "blur": {**_quantiles([f.laplacian_var for f in facts]),
-                 "blurry_share": _share(sum(f.blur == "blurry" for f in facts), len(facts))},
+        "image_size": {
+            "distinct": len(sizes),
+            "most_common": common,
+            "most_common_share": _share(common_count, len(facts)),
+            "width": _quantiles([f.width for f in facts]),
+            "height": _quantiles([f.height for f in facts]),
+        },
+        "brightness": {
+            **_quantiles([f.mean_luma for f in facts]),
+            "dark_share": _share(sum(f.brightness == "dark" for f in facts), len(facts)),
+            "bright_share": _share(sum(f.brightness == "bright" for f in facts), len(facts)),
+        },
+        "blur": {
+            **_quantiles([f.laplacian_var for f in facts]),
+            "blurry_share": _share(sum(f.blur == "blurry" for f in facts), len(facts)),
+        },
         "flags": dict(sorted(Counter(flag for f in facts for flag in f.flags).items())),
     }
 
@@ -201,9 +252,15 @@ def shift(train: list[ImageFacts], test: list[ImageFacts], warn_above: float) ->
             a = round(float(center(values_a)), 3) if values_a else None
             b = round(float(center(values_b)), 3) if values_b else None
             distance, noise = ks_distance(values_a, values_b), ks_noise(len(values_a), len(values_b))
-        out[m.key] = {"train": a, "test": b, "of": "share" if m.kind == "share" else m.center, "distance": distance,
-                      "distance_by": "difference" if m.kind == "share" else "ks", "noise": noise,
-                      "warn": distance is not None and distance > max(warn_above, noise)}
+        out[m.key] = {
+            "train": a,
+            "test": b,
+            "of": "share" if m.kind == "share" else m.center,
+            "distance": distance,
+            "distance_by": "difference" if m.kind == "share" else "ks",
+            "noise": noise,
+            "warn": distance is not None and distance > max(warn_above, noise),
+        }
     return out
 
 
@@ -215,12 +272,16 @@ def shift_warnings(shifts: dict[str, dict]) -> list[str]:
         if not s["warn"]:
             continue
         if m.kind == "share":
-            lines.append(f"WARNING train/test shift: {m.label}: {s['train']:.1%} of train, {s['test']:.1%} of test "
-                         f"({100 * s['distance']:.0f} points apart; chance alone: up to {100 * s['noise']:.0f})")
+            lines.append(
+                f"WARNING train/test shift: {m.label}: {s['train']:.1%} of train, {s['test']:.1%} of test "
+                f"({100 * s['distance']:.0f} points apart; chance alone: up to {100 * s['noise']:.0f})"
+            )
         else:
-            lines.append(f"WARNING train/test shift: {m.label}: {m.center} {s['train']:.3g}{m.unit} in train, "
-                         f"{s['test']:.3g}{m.unit} in test (KS distance {s['distance']:.2f}; chance alone: up to "
-                         f"{s['noise']:.2f})")
+            lines.append(
+                f"WARNING train/test shift: {m.label}: {m.center} {s['train']:.3g}{m.unit} in train, "
+                f"{s['test']:.3g}{m.unit} in test (KS distance {s['distance']:.2f}; chance alone: up to "
+                f"{s['noise']:.2f})"
+            )
     return lines
 
 
@@ -249,15 +310,21 @@ def plot_tables(sources: dict[str, list[ImageFacts]]) -> dict[str, pd.DataFrame]
     classes, per_image = [], []
     for name, facts in sources.items():
         labels = _boxes(facts)
-        classes += [{"class": f"{cls} · {name}", "share": _share(labels.count(k), len(labels)) or 0.0}
-                    for k, cls in enumerate(CLASS_NAMES)]
+        classes += [
+            {"class": f"{cls} · {name}", "share": _share(labels.count(k), len(labels)) or 0.0}
+            for k, cls in enumerate(CLASS_NAMES)
+        ]
         counts = Counter(min(len(f.labels), 3) for f in facts)
-        per_image += [{"boxes": f"{'3+' if n == 3 else n} · {name}", "share": _share(counts[n], len(facts)) or 0.0}
-                      for n in range(4)]
-        for key, values in (("box_area_pct", [a for f in facts for a in f.box_area_pct]),
-                            ("box_aspect_ratio", [a for f in facts for a in f.box_aspect]),
-                            ("mean_luma", [f.mean_luma for f in facts]),
-                            ("laplacian_var", [f.laplacian_var for f in facts])):
+        per_image += [
+            {"boxes": f"{'3+' if n == 3 else n} · {name}", "share": _share(counts[n], len(facts)) or 0.0}
+            for n in range(4)
+        ]
+        for key, values in (
+            ("box_area_pct", [a for f in facts for a in f.box_area_pct]),
+            ("box_aspect_ratio", [a for f in facts for a in f.box_aspect]),
+            ("mean_luma", [f.mean_luma for f in facts]),
+            ("laplacian_var", [f.laplacian_var for f in facts]),
+        ):
             tables[f"{name}/{key}.csv"] = _ecdf(key, values)
     tables["classes.csv"] = pd.DataFrame(classes, columns=["class", "share"])
     tables["boxes_per_image.csv"] = pd.DataFrame(per_image, columns=["boxes", "share"])
@@ -274,17 +341,31 @@ def summary_lines(report: dict) -> list[str]:
         ("images (boxes)", [f"{s['images']} ({s['boxes']})" for s in sources.values()]),
         ("background images", [pct(s["background_share"]) for s in sources.values()]),
         (f"images with {MULTI}+ boxes", [pct(s["boxes_per_image"]["multi_object_share"]) for s in sources.values()]),
-        ("rock / paper / scissors boxes", [" / ".join(pct(s["classes"][c]["share"]) for c in CLASS_NAMES)
-                                           for s in sources.values()]),
+        (
+            "rock / paper / scissors boxes",
+            [" / ".join(pct(s["classes"][c]["share"]) for c in CLASS_NAMES) for s in sources.values()],
+        ),
         ("box size, median % of image", [num(s["box_area_pct"]["median"]) for s in sources.values()]),
         ("box aspect w/h, median", [num(s["box_aspect_ratio"]["median"]) for s in sources.values()]),
-        ("image size, most common", [f"{s['image_size']['most_common']} ({pct(s['image_size']['most_common_share'])})"
-                                     for s in sources.values()]),
-        ("dark / bright images", [f"{pct(s['brightness']['dark_share'])} / {pct(s['brightness']['bright_share'])}"
-                                  for s in sources.values()]),
+        (
+            "image size, most common",
+            [
+                f"{s['image_size']['most_common']} ({pct(s['image_size']['most_common_share'])})"
+                for s in sources.values()
+            ],
+        ),
+        (
+            "dark / bright images",
+            [
+                f"{pct(s['brightness']['dark_share'])} / {pct(s['brightness']['bright_share'])}"
+                for s in sources.values()
+            ],
+        ),
         ("blurry images", [pct(s["blur"]["blurry_share"]) for s in sources.values()]),
-        ("flagged by validation", [", ".join(f"{k} {v}" for k, v in s["flags"].items()) or "-"
-                                   for s in sources.values()]),
+        (
+            "flagged by validation",
+            [", ".join(f"{k} {v}" for k, v in s["flags"].items()) or "-" for s in sources.values()],
+        ),
     ]
     width = max(len(label) for label, _ in rows)
     col = max(14, *(len(v) for _, values in rows for v in values))
@@ -292,7 +373,31 @@ def summary_lines(report: dict) -> list[str]:
     lines += [f"{label:<{width}}  " + "  ".join(f"{v:>{col}}" for v in values) for label, values in rows]
     if "shift" in report:
         shifted = sum(s["warn"] for s in report["shift"].values())
-        lines.append(f"train/test shift: {shifted} of {len(report['shift'])} measures differ by more than "
-                     f"{report['shift_warning']} (health.shift_warning) and than chance" + (":" if shifted else ""))
+        lines.append(
+            f"train/test shift: {shifted} of {len(report['shift'])} measures differ by more than "
+            f"{report['shift_warning']} (health.shift_warning) and than chance" + (":" if shifted else "")
+        )
         lines += report["warnings"]
     return lines
+
+
+def write_health(
+    *,
+    sources: dict[str, Path],
+    thresholds: SliceThresholds,
+    workers: int,
+    shift_warning: float,
+    json_out: Path,
+    plots_dir: Path,
+) -> list[str]:
+    """Measure each source (side -> annotations.json), write the report and its plot tables; return the summary
+    lines (one warning line per measure where the test source drifts far from the train source)."""
+    from rpsdet.files import write_json
+
+    measured = {side: measure_source(path, thresholds, workers) for side, path in sources.items()}
+    report = health_report(measured, shift_warning)
+    write_json(json_out, report)
+    for rel, table in plot_tables(measured).items():
+        (plots_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(plots_dir / rel, index=False)
+    return summary_lines(report)

@@ -3,6 +3,7 @@
 One definition for everyone who needs it: evaluation slices (`brightness==dark`, `blur==blurry`), failure mining on
 the training images, and the dataset health report, so a "dark" test image means the same thing everywhere.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
 """What `rpsdet import` tells the user: images per side, every class name found and where the alias map sends
 it, and what was left behind. Read back from the copied sides, so it shows what the pipeline will see."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -36,10 +37,12 @@ def _listing(title: str, items: list[str]) -> list[str]:
 
 def summary_text(src: Path, dest: Path, plan: ImportPlan, notes: list[str], aliases: dict[str, str]) -> str:
     counts = class_counts(dest, plan.format)
-    lines = [f"imported {src} ({plan.format}) -> {dest}",
-             f"  sides: {plan.split_by}",
-             "  images: " + ", ".join(f"{side} {len(plan.images[side])}" for side in SIDES),
-             f"  classes (boxes {' / '.join(SIDES)}):"]
+    lines = [
+        f"imported {src} ({plan.format}) -> {dest}",
+        f"  sides: {plan.split_by}",
+        "  images: " + ", ".join(f"{side} {len(plan.images[side])}" for side in SIDES),
+        f"  classes (boxes {' / '.join(SIDES)}):",
+    ]
     for name, per_side in sorted(counts.items(), key=lambda kv: -sum(kv[1].values())):
         cls = resolve_class(name, aliases)
         target = CLASS_NAMES[cls] if cls is not None else "UNKNOWN"
@@ -49,8 +52,10 @@ def summary_text(src: Path, dest: Path, plan: ImportPlan, notes: list[str], alia
         lines.append("    none: no box was read; check the export and --format")
     unknown = unknown_classes(counts, aliases)
     if unknown:
-        lines += [f"  {len(unknown)} unknown class name(s): the validator quarantines the images holding them.",
-                  f"  Map them in params.yaml classes.aliases (e.g. {unknown[0]!r}: rock), or relabel them."]
+        lines += [
+            f"  {len(unknown)} unknown class name(s): the validator quarantines the images holding them.",
+            f"  Map them in params.yaml classes.aliases (e.g. {unknown[0]!r}: rock), or relabel them.",
+        ]
     lines += _listing("left out (not images, their annotations or class names)", plan.left_out)
     lines += _listing("notes", notes)
     return "\n".join(lines)

@@ -6,6 +6,7 @@ as the tool wrote it. An export that carries its own split keeps it (train + val
 carves val itself; test -> test); otherwise a stable hash of each image's path sends `test_ratio` of the images,
 with their annotation files, to test. COCO JSON is the one file written anew: one subset per side.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,16 +15,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rpsdet.data.coco_subset import write_side_json
-from rpsdet.data.formats import detect_format, read_source
-from rpsdet.data.formats.base import inside, list_files, list_images, real_file, skipped_links
-from rpsdet.data.formats.coco_reader import coco_files
-from rpsdet.data.formats.yolo_reader import NAME_FILES
+from rpsdet.data.formats import FORMATS, detect_format, read_source
+from rpsdet.data.formats.base import list_files, list_images, real_file, skipped_links
 from rpsdet.progress import progress
 
 SIDES = ("train", "test")
 SPLIT_FOLDERS = {"train": "train", "valid": "train", "val": "train", "validation": "train", "test": "test"}
-FORMATS = ("voc", "coco", "yolo")
 
 
 @dataclass
@@ -53,8 +50,10 @@ def _format(parts: list[Path], wanted: str) -> str:
     formats = set(found.values())
     if None in formats:
         where = ", ".join(p for p, f in found.items() if f is None)
-        raise ValueError(f"{where}: found no VOC XML, YOLO labels or COCO JSON; export from the labeling tool as "
-                         "Pascal VOC, COCO or YOLO, or force one with --format voc|coco|yolo")
+        raise ValueError(
+            f"{where}: found no VOC XML, YOLO labels or COCO JSON; export from the labeling tool as "
+            f"Pascal VOC, COCO or YOLO, or force one with --format {'|'.join(FORMATS)}"
+        )
     if len(formats) > 1:
         raise ValueError(f"the export mixes formats ({found}); import one format, or force one with --format")
     return formats.pop()
@@ -70,20 +69,8 @@ def _folder_side(rel: str) -> str | None:
 
 def hash_side(rel: str, test_ratio: float) -> str:
     """Stable for a path: re-importing, or adding images, never moves an image to the other side."""
-    fraction = int(hashlib.sha1(rel.encode("utf-8")).hexdigest()[:12], 16) / 16 ** 12
+    fraction = int(hashlib.sha1(rel.encode("utf-8")).hexdigest()[:12], 16) / 16**12
     return "test" if fraction < test_ratio else "train"
-
-
-def _shared_files(root: Path, parts: list[Path], fmt: str) -> set[str]:
-    """Files every side needs: YOLO class names (data.yaml, classes.txt) at the export root or a split folder."""
-    if fmt != "yolo":
-        return set()
-    found = set()
-    for folder in {root, *parts}:
-        for path in [*folder.glob("*.yaml"), *folder.glob("*.yml"), *(folder / n for n in NAME_FILES)]:
-            if path.is_file() and inside(root, path):
-                found.add(str(path.relative_to(root)))
-    return found
 
 
 def plan_import(root: Path, fmt: str = "auto", test_ratio: float = 0.2) -> ImportPlan:
@@ -95,6 +82,8 @@ def plan_import(root: Path, fmt: str = "auto", test_ratio: float = 0.2) -> Impor
         raise ValueError(f"--test-ratio must be between 0 and 1, got {test_ratio}")
     parts = _parts(root)
     plan = ImportPlan(_format(parts, fmt), parts)
+    kind = FORMATS[plan.format]
+    per_image_files = kind.dataset_files is None  # COCO's labels are in dataset-wide JSON, written anew per side
     owned: dict[str, set[str]] = {}  # image (relative to root) -> its annotation files (VOC XML, YOLO txt)
     for part in parts:
         source = read_source(part, plan.format)
@@ -102,18 +91,26 @@ def plan_import(root: Path, fmt: str = "auto", test_ratio: float = 0.2) -> Impor
         for image in source.images:
             files = {str(prefix / image)}
             ann = source.annotations.get(image)
-            if ann is not None and plan.format != "coco":
+            if ann is not None and per_image_files:
                 files.add(str(prefix / ann.file))
-            files |= {str(prefix / p.file) for p in source.problems
-                      if p.image == image and p.file and plan.format != "coco" and (part / p.file).is_file()}
+            files |= {
+                str(prefix / p.file)
+                for p in source.problems
+                if p.image == image and p.file and per_image_files and (part / p.file).is_file()
+            }
             owned[str(prefix / image)] = files
     if not owned:
         raise ValueError(f"{root}: no images (.jpg, .png, ...) found; pass the folder that holds the exported images")
-    annotated = any(coco_files(p) for p in parts) if plan.format == "coco" else any(
-        len(files) > 1 for files in owned.values())
+    annotated = (
+        any(kind.dataset_files(p) for p in parts)
+        if not per_image_files
+        else any(len(files) > 1 for files in owned.values())
+    )
     if not annotated:
-        raise ValueError(f"{root}: {len(owned)} images but no {plan.format.upper()} annotation files for them; "
-                         "is this the right --format?")
+        raise ValueError(
+            f"{root}: {len(owned)} images but no {plan.format.upper()} annotation files for them; "
+            "is this the right --format?"
+        )
     by_folder = {image: _folder_side(image) for image in owned}
     if "test" in by_folder.values():
         sides = {image: side or hash_side(image, test_ratio) for image, side in by_folder.items()}
@@ -126,12 +123,13 @@ def plan_import(root: Path, fmt: str = "auto", test_ratio: float = 0.2) -> Impor
         plan.files[sides[image]] |= owned[image]
     for side in SIDES:
         if not plan.images[side]:
-            raise ValueError(f"{root}: no image went to {side} ({len(owned)} images in all); add images or change "
-                             "--test-ratio")
-        plan.files[side] |= _shared_files(root, parts, plan.format)
+            raise ValueError(
+                f"{root}: no image went to {side} ({len(owned)} images in all); add images or change --test-ratio"
+            )
+        plan.files[side] |= kind.shared_files(root, parts)
     used = set().union(*plan.files.values())
-    if plan.format == "coco":
-        used |= {str(p.relative_to(root)) for part in parts for p in coco_files(part)}
+    if not per_image_files:
+        used |= {str(p.relative_to(root)) for part in parts for p in kind.dataset_files(part)}
     plan.left_out = [rel for rel in list_files(root) if rel not in used]
     plan.left_out += [f"{rel} ({why}: not copied)" for rel, why in skipped_links(root)]
     return plan
@@ -146,9 +144,9 @@ def _copy(root: Path, out: Path, plan: ImportPlan) -> list[str]:
                 (out / side / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(real_file(root, rel), out / side / rel, follow_symlinks=False)
                 bar.update()
-            if plan.format == "coco":
-                notes += write_side_json(root, plan.parts, set(plan.images[side]),
-                                         out / side / "_annotations.coco.json")
+            write_side = FORMATS[plan.format].write_side
+            if write_side is not None:
+                notes += write_side(root, plan.parts, set(plan.images[side]), out / side)
     return notes
 
 
@@ -167,8 +165,9 @@ def ignore_in_git(dest: Path) -> None:
         ignore.write_text("\n".join([*lines, f"/{dest.name}"]) + "\n", encoding="utf-8")
 
 
-def import_export(src: Path, dest: Path, fmt: str = "auto", test_ratio: float = 0.2,
-                  replace: bool = False) -> tuple[ImportPlan, list[str]]:
+def import_export(
+    src: Path, dest: Path, fmt: str = "auto", test_ratio: float = 0.2, replace: bool = False
+) -> tuple[ImportPlan, list[str]]:
     """Copy the export at `src` into `dest`/train and `dest`/test; `src` is only read. Returns the plan and notes."""
     src, dest = Path(src).resolve(), Path(dest).resolve()
     if dest == src or src in dest.parents or dest in src.parents:

@@ -1,7 +1,7 @@
 """A Roboflow "YOLOv8" export as people download it, drawn with the procedural hands of `synth`: the fixture that
 tests and benchmarks use for real-export handling, with nothing downloaded.
 
-What the public rock/paper/scissors exports look like (STACK.md, "Real exports"), and this draws:
+What the public rock/paper/scissors exports look like, and this draws:
 - frames cut from short phone videos (`IMG_0012.mp4`), consecutive frames nearly identical while the hands move;
 - every image stretched to 640x640 and named like `IMG_0012_mp4-34_jpg.rf.<32 hex>.jpg`;
 - 30-40 % background images (videos with no hand in view), each with an empty label file;
@@ -12,6 +12,7 @@ What the public rock/paper/scissors exports look like (STACK.md, "Real exports")
 - a few exact copies (the same frame uploaded twice), which the validator should remove;
 - `data.yaml` with capitalised names in Roboflow's alphabetical order, and Roboflow's README files.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -61,8 +62,12 @@ class MovingHand:
     def pose(self, t: int, width: int, height: int) -> tuple[float, float, float, float]:
         """The pose at frame t; the hand turns back before it leaves the middle of the picture."""
         cx, cy, scale, angle = self.start
-        return (_bounce(cx + t * self.step[0], 0.25 * width, 0.75 * width),
-                _bounce(cy + t * self.step[1], 0.4 * height, 0.65 * height), scale, angle + t * self.step[2])
+        return (
+            _bounce(cx + t * self.step[0], 0.25 * width, 0.75 * width),
+            _bounce(cy + t * self.step[1], 0.4 * height, 0.65 * height),
+            scale,
+            angle + t * self.step[2],
+        )
 
 
 def _bounce(x: float, lo: float, hi: float) -> float:
@@ -97,16 +102,21 @@ def _video(rng: np.random.Generator, name: str, width: int, height: int, n_hands
         palm, fingers = hand_shape(label, rng)
         fill, outline = skin_colours(rng)
         cx = (k + 0.5) / n_hands * width + rng.uniform(-0.08, 0.08) * width
-        start = (cx, rng.uniform(0.45, 0.6) * height, rng.uniform(*size_range) * short / 2.0,
-                 math.radians(rng.uniform(-30, 30)))
+        start = (
+            cx,
+            rng.uniform(0.45, 0.6) * height,
+            rng.uniform(*size_range) * short / 2.0,
+            math.radians(rng.uniform(-30, 30)),
+        )
         step = (rng.uniform(-1, 1) * HAND_STEP, rng.uniform(-0.5, 0.5) * HAND_STEP, math.radians(rng.uniform(-4, 4)))
         hands.append(MovingHand(label, palm, fingers, fill, outline, rng.uniform(0, 2 * math.pi), start, step))
     drift = (rng.uniform(-1, 1) * CAMERA_STEP, rng.uniform(-1, 1) * CAMERA_STEP)
     return Video(name, scene, hands, rng.uniform(0.75, 1.2), drift)
 
 
-def _frame(video: Video, t: int, size: tuple[int, int],
-           rng: np.random.Generator) -> tuple[Image.Image, list[tuple[int, tuple]]]:
+def _frame(
+    video: Video, t: int, size: tuple[int, int], rng: np.random.Generator
+) -> tuple[Image.Image, list[tuple[int, tuple]]]:
     """Frame t of a video (native size) and its (label, xyxy box) pairs."""
     width, height = size
     img = video.view(t, width, height)
@@ -130,8 +140,10 @@ def _yolo_lines(boxes: list[tuple[int, tuple]], width: int, height: int, mirrore
         if mirrored:
             x1, x2 = width - x2, width - x1
         cls = NAMES.index(CLASS_NAMES[label].capitalize())
-        lines.append(f"{cls} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} {(x2 - x1) / width:.6f} "
-                     f"{(y2 - y1) / height:.6f}")
+        lines.append(
+            f"{cls} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} {(x2 - x1) / width:.6f} "
+            f"{(y2 - y1) / height:.6f}"
+        )
     return "".join(line + "\n" for line in lines)
 
 
@@ -149,9 +161,18 @@ def _write(out: Path, side: str, name: str, img: Image.Image, labels: str, size:
     (out / side / "labels" / f"{name}.txt").write_text(labels)
 
 
-def write_roboflow_export(out: Path, *, frames: int = 100, frames_per_video: int = 8, seed: int = 0,
-                          background_share: float = 0.35, exact_copies: int = 2, size: int = 640,
-                          native: tuple[int, int] = (320, 240), quality: int = 85) -> dict:
+def write_roboflow_export(
+    out: Path,
+    *,
+    frames: int = 100,
+    frames_per_video: int = 8,
+    seed: int = 0,
+    background_share: float = 0.35,
+    exact_copies: int = 2,
+    size: int = 640,
+    native: tuple[int, int] = (320, 240),
+    quality: int = 85,
+) -> dict:
     """Write the export to `out` (train/ valid/ test/ with images/ and labels/, data.yaml); deterministic for
     `seed`. `frames` source frames are cut from videos of `frames_per_video`; train frames are written 3x."""
     out = Path(out)
@@ -163,10 +184,16 @@ def write_roboflow_export(out: Path, *, frames: int = 100, frames_per_video: int
     (out / "README.dataset.txt").write_text("# Rock Paper Scissors hands > raw-images\nPhone videos, frames.\n")
     rng = np.random.default_rng([seed, 0x12B0F])
     n_videos = max(1, math.ceil(frames / frames_per_video))
-    empty = set(rng.permutation(n_videos)[:round(n_videos * background_share)].tolist())
+    empty = set(rng.permutation(n_videos)[: round(n_videos * background_share)].tolist())
     ids = rng.choice(np.arange(1000, 10000), size=n_videos, replace=False)
-    stats = {"source_frames": 0, "videos": n_videos, "images": dict.fromkeys(SIDES, 0), "background_images": 0,
-             "boxes": 0, "exact_copies": 0}
+    stats = {
+        "source_frames": 0,
+        "videos": n_videos,
+        "images": dict.fromkeys(SIDES, 0),
+        "background_images": 0,
+        "boxes": 0,
+        "exact_copies": 0,
+    }
     copies_left = exact_copies
     for v in range(n_videos):
         n_hands = 0 if v in empty else (2 if rng.random() < 0.25 else 1)
@@ -178,8 +205,10 @@ def write_roboflow_export(out: Path, *, frames: int = 100, frames_per_video: int
             stem = f"{video.name}_mp4-{t * 7 + int(frame_rng.integers(7))}"  # every ~7th frame of the video
             variants = [("plain", img, False)]
             if side == "train":  # Roboflow's "3x" augmentation: a mirrored and a brighter or darker copy
-                variants += [("flip", ImageOps.mirror(img), True),
-                             ("brightness", _brightness(img, float(frame_rng.choice([0.75, 1.25]))), False)]
+                variants += [
+                    ("flip", ImageOps.mirror(img), True),
+                    ("brightness", _brightness(img, float(frame_rng.choice([0.75, 1.25]))), False),
+                ]
             if copies_left and boxes and side == "train":  # the same frame uploaded twice
                 variants.append(("plain-again", img, False))
                 copies_left -= 1

@@ -1,4 +1,5 @@
 """Deterministic, seeded train/val split by image id (stable when images are added or reordered)."""
+
 from __future__ import annotations
 
 import hashlib

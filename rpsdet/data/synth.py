@@ -6,6 +6,7 @@ so "several hands" is the model's natural weak spot, as in the lab this project 
 A SceneStyle widens the variety (hand scales, rotations, skin tints, background kinds, exposure, camera blur,
 colour temperature, JPEG quality) for the synthetic pretraining set; its defaults draw the demo's sources.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,12 +19,21 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from rpsdet.classes import CLASS_NAMES
-from rpsdet.data.voc import VocObject, VocRecord, write_voc
+from rpsdet.data.formats.voc import VocObject, VocRecord, write_voc
 
-SKIN_TONES = np.array([
-    (255, 224, 189), (241, 194, 125), (224, 172, 105), (198, 134, 66),
-    (170, 110, 70), (141, 85, 36), (110, 65, 35), (92, 51, 23),
-], dtype=np.float64)
+SKIN_TONES = np.array(
+    [
+        (255, 224, 189),
+        (241, 194, 125),
+        (224, 172, 105),
+        (198, 134, 66),
+        (170, 110, 70),
+        (141, 85, 36),
+        (110, 65, 35),
+        (92, 51, 23),
+    ],
+    dtype=np.float64,
+)
 
 Point = tuple[float, float]
 BACKGROUNDS = ("clutter", "tiles", "bokeh")
@@ -51,15 +61,15 @@ class SceneStyle:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.backgrounds) - set(BACKGROUNDS)) + sorted(set(self.camera) - set(CAMERA_OPS))
         if unknown or not self.backgrounds:
-            raise ValueError(f"synth style: unknown {unknown or 'empty backgrounds'}; backgrounds are {BACKGROUNDS}, "
-                             f"camera effects {CAMERA_OPS}")
+            raise ValueError(
+                f"synth style: unknown {unknown or 'empty backgrounds'}; backgrounds are {BACKGROUNDS}, "
+                f"camera effects {CAMERA_OPS}"
+            )
 
     @classmethod
-    def from_params(cls, params: dict[str, Any] | None) -> "SceneStyle":
+    def from_params(cls, params: dict[str, Any] | None) -> SceneStyle:
         """From YAML: lists become the tuples the dataclass holds."""
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in (params or {}).items()})
-
-
 
 
 @dataclass(frozen=True)
@@ -84,8 +94,10 @@ def hand_shape(label: int, rng: np.random.Generator) -> tuple[list[Point], list[
     palm_w, palm_h = 1.0, 1.05 + jitter(0.05)
     if label == 0:  # rock: rounder, wider fist
         palm_h = 0.95 + jitter(0.04)
-    palm = [(0.5 * palm_w * math.cos(t), 0.5 * palm_h * math.sin(t) + 0.05 * math.sin(t) ** 3)
-            for t in np.linspace(0, 2 * math.pi, 36, endpoint=False)]
+    palm = [
+        (0.5 * palm_w * math.cos(t), 0.5 * palm_h * math.sin(t) + 0.05 * math.sin(t) ** 3)
+        for t in np.linspace(0, 2 * math.pi, 36, endpoint=False)
+    ]
     top = -0.5 * palm_h
     bases = [(-0.33, top + 0.08), (-0.11, top + 0.02), (0.11, top + 0.02), (0.33, top + 0.08)]
     fw = 0.22 + jitter(0.015)
@@ -119,8 +131,18 @@ def _transform(points: list[Point], cx: float, cy: float, scale: float, angle: f
     return [(cx + scale * (c * x - s * y), cy + scale * (s * x + c * y)) for x, y in points]
 
 
-def _draw_hand(draw: ImageDraw.ImageDraw, palm: list[Point], fingers: list[Capsule], cx: float, cy: float,
-               scale: float, angle: float, fill, outline, outline_px: int) -> None:
+def _draw_hand(
+    draw: ImageDraw.ImageDraw,
+    palm: list[Point],
+    fingers: list[Capsule],
+    cx: float,
+    cy: float,
+    scale: float,
+    angle: float,
+    fill,
+    outline,
+    outline_px: int,
+) -> None:
     """Draw the palm and fingers; each part gets a darker rim first so fingers stay visibly separate."""
     parts: list[tuple[str, object, float]] = [("poly", _transform(palm, cx, cy, scale, angle), 0.0)]
     for cap in fingers:
@@ -138,8 +160,9 @@ def _draw_hand(draw: ImageDraw.ImageDraw, palm: list[Point], fingers: list[Capsu
                     draw.ellipse([px - r, py - r, px + r, py + r], fill=colour)
 
 
-def hand_mask(width: int, height: int, palm: list[Point], fingers: list[Capsule], cx: float, cy: float,
-              scale: float, angle: float) -> Image.Image:
+def hand_mask(
+    width: int, height: int, palm: list[Point], fingers: list[Capsule], cx: float, cy: float, scale: float, angle: float
+) -> Image.Image:
     """The pixels one hand covers at this pose (mode L, 255 inside); its getbbox() is the tight box."""
     mask_img = Image.new("L", (width, height), 0)
     _draw_hand(ImageDraw.Draw(mask_img), palm, fingers, cx, cy, scale, angle, 255, 255, 1)
@@ -156,8 +179,19 @@ def skin_colours(rng: np.random.Generator, tint: float = 0.0) -> tuple[tuple[int
     return fill, outline
 
 
-def paint_hand(img: Image.Image, mask_img: Image.Image, palm: list[Point], fingers: list[Capsule], cx: float,
-               cy: float, scale: float, angle: float, fill, outline, theta: float) -> None:
+def paint_hand(
+    img: Image.Image,
+    mask_img: Image.Image,
+    palm: list[Point],
+    fingers: list[Capsule],
+    cx: float,
+    cy: float,
+    scale: float,
+    angle: float,
+    fill,
+    outline,
+    theta: float,
+) -> None:
     """Paste the hand of `mask_img` onto `img`, shaded along direction `theta` so it is not a flat sticker."""
     width, height = img.size
     layer = Image.new("RGB", (width, height), fill)
@@ -168,11 +202,13 @@ def paint_hand(img: Image.Image, mask_img: Image.Image, palm: list[Point], finge
     img.paste(Image.fromarray(shaded.clip(0, 255).astype(np.uint8)), (0, 0), mask_img)
 
 
-def background(rng: np.random.Generator, width: int, height: int,
-               style: SceneStyle = SceneStyle()) -> Image.Image:
+def background(rng: np.random.Generator, width: int, height: int, style: SceneStyle = SceneStyle()) -> Image.Image:
     """A textured gradient, floor / wall tiles or an out-of-focus room, then clutter (some skin-coloured)."""
-    kind = style.backgrounds[int(rng.integers(len(style.backgrounds)))] if len(style.backgrounds) > 1 else \
-        style.backgrounds[0]
+    kind = (
+        style.backgrounds[int(rng.integers(len(style.backgrounds)))]
+        if len(style.backgrounds) > 1
+        else style.backgrounds[0]
+    )
     img = {"clutter": _textured_gradient, "tiles": _tiles, "bokeh": _bokeh}[kind](rng, width, height)
     _clutter(rng, img, style.clutter)
     return img
@@ -186,8 +222,15 @@ def _textured_gradient(rng: np.random.Generator, width: int, height: int) -> Ima
     base = np.broadcast_to(base, (height, width, 3)).copy()
     for cell in (4, 16, 48):
         small = rng.normal(0, 1, (max(1, height // cell), max(1, width // cell), 3))
-        noise = np.asarray(Image.fromarray(((small * 40 + 128).clip(0, 255)).astype(np.uint8)).resize(
-            (width, height), Image.BICUBIC), dtype=np.float64) - 128
+        noise = (
+            np.asarray(
+                Image.fromarray(((small * 40 + 128).clip(0, 255)).astype(np.uint8)).resize(
+                    (width, height), Image.BICUBIC
+                ),
+                dtype=np.float64,
+            )
+            - 128
+        )
         base += noise * rng.uniform(0.2, 0.6)
     return Image.fromarray(base.clip(0, 255).astype(np.uint8))
 
@@ -225,7 +268,8 @@ def _clutter(rng: np.random.Generator, img: Image.Image, count: tuple[int, int])
     draw = ImageDraw.Draw(img)
     for _ in range(int(rng.integers(*count))):
         if rng.random() < 0.15:
-            colour = tuple(int(v) for v in (SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.8, 1.1)).clip(0, 255))
+            tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.8, 1.1)
+            colour = tuple(int(v) for v in tone.clip(0, 255))
         else:
             colour = tuple(int(v) for v in rng.integers(0, 256, 3))
         x0, y0 = rng.uniform(-0.1, 1.0) * width, rng.uniform(-0.1, 1.0) * height
@@ -247,8 +291,14 @@ def _iou(a: tuple, b: tuple) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def render_scene(rng: np.random.Generator, width: int, height: int, n_hands: int, max_overlap: float = 0.3,
-                 style: SceneStyle = SceneStyle()) -> tuple[Image.Image, list[DrawnHand]]:
+def render_scene(
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    n_hands: int,
+    max_overlap: float = 0.3,
+    style: SceneStyle = SceneStyle(),
+) -> tuple[Image.Image, list[DrawnHand]]:
     """One image with `n_hands` hands; returns the image and each hand's tight box and pixel mask."""
     img = background(rng, width, height, style)
     short = min(width, height)
@@ -260,8 +310,9 @@ def render_scene(rng: np.random.Generator, width: int, height: int, n_hands: int
         palm, fingers = hand_shape(label, rng)
         for _attempt in range(30):
             scale = rng.uniform(*size_range) * short / 2.0  # palm width in px; a hand spans ~2 palm widths
-            angle = math.radians(rng.uniform(-style.max_rotation, style.max_rotation)
-                                 + (180 if rng.random() < 0.1 else 0))
+            angle = math.radians(
+                rng.uniform(-style.max_rotation, style.max_rotation) + (180 if rng.random() < 0.1 else 0)
+            )
             cx, cy = rng.uniform(0.1, 0.9) * width, rng.uniform(0.15, 0.9) * height
             mask_img = hand_mask(width, height, palm, fingers, cx, cy, scale, angle)
             box = mask_img.getbbox()
@@ -285,9 +336,10 @@ def _lighting(rng: np.random.Generator, img: Image.Image, style: SceneStyle) -> 
     gain = rng.uniform(*style.exposure)
     gy, gx = np.mgrid[0:h, 0:w]
     theta = rng.uniform(0, 2 * math.pi)
-    ramp = ((gx / w - 0.5) * math.cos(theta) + (gy / h - 0.5) * math.sin(theta))
-    arr = arr * gain * (1 + rng.uniform(0, 0.5) * ramp)[..., None] + rng.normal(0, rng.uniform(*style.sensor_noise),
-                                                                             arr.shape)
+    ramp = (gx / w - 0.5) * math.cos(theta) + (gy / h - 0.5) * math.sin(theta)
+    arr = arr * gain * (1 + rng.uniform(0, 0.5) * ramp)[..., None] + rng.normal(
+        0, rng.uniform(*style.sensor_noise), arr.shape
+    )
     out = Image.fromarray(arr.clip(0, 255).astype(np.uint8))
     if rng.random() < style.gaussian_blur:
         out = out.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.6)))
@@ -309,12 +361,16 @@ def _camera_pipeline(probabilities: tuple[tuple[str, float], ...]):
     import albumentations as A  # only the styled (pretraining) sources pay for the import
 
     p = dict(probabilities)
-    return A.Compose([A.MotionBlur(blur_limit=(3, 9), p=p.get("motion_blur", 0.0)),
-                      A.Defocus(radius=(1, 3), alias_blur=(0.1, 0.3), p=p.get("defocus", 0.0)),
-                      A.ISONoise(color_shift=(0.01, 0.05), intensity=(0.1, 0.5), p=p.get("iso_noise", 0.0)),
-                      A.PlanckianJitter(p=p.get("colour_temperature", 0.0)),
-                      A.Illumination(intensity_range=(0.05, 0.2), p=p.get("light_spot", 0.0)),
-                      A.RandomGamma(gamma_limit=(70, 150), p=p.get("gamma", 0.0))])
+    return A.Compose(
+        [
+            A.MotionBlur(blur_limit=(3, 9), p=p.get("motion_blur", 0.0)),
+            A.Defocus(radius=(1, 3), alias_blur=(0.1, 0.3), p=p.get("defocus", 0.0)),
+            A.ISONoise(color_shift=(0.01, 0.05), intensity=(0.1, 0.5), p=p.get("iso_noise", 0.0)),
+            A.PlanckianJitter(p=p.get("colour_temperature", 0.0)),
+            A.Illumination(intensity_range=(0.05, 0.2), p=p.get("light_spot", 0.0)),
+            A.RandomGamma(gamma_limit=(70, 150), p=p.get("gamma", 0.0)),
+        ]
+    )
 
 
 def hand_counts(count: int, multi_fraction: float, max_hands: int, seed: int) -> list[int]:
@@ -325,8 +381,18 @@ def hand_counts(count: int, multi_fraction: float, max_hands: int, seed: int) ->
     return [int(rng.integers(2, max_hands + 1)) if i in multi else 1 for i in range(count)]
 
 
-def write_source(out_dir: Path, *, prefix: str, count: int, multi_fraction: float, seed: int,
-                 width: int = 320, height: int = 240, max_hands: int = 4, style: SceneStyle = SceneStyle()) -> dict:
+def write_source(
+    out_dir: Path,
+    *,
+    prefix: str,
+    count: int,
+    multi_fraction: float,
+    seed: int,
+    width: int = 320,
+    height: int = 240,
+    max_hands: int = 4,
+    style: SceneStyle = SceneStyle(),
+) -> dict:
     """Write `count` images as a VOC source (JPEGImages/ + Annotations/); deterministic for `seed`."""
     out_dir = Path(out_dir)
     (out_dir / "JPEGImages").mkdir(parents=True, exist_ok=True)

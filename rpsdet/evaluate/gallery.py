@@ -1,5 +1,6 @@
 """A static prediction gallery (no CDN, opens from the file system): worst images first, filter by slice and by
 leakage (test images that copy a training image are marked, and can be shown alone or hidden)."""
+
 from __future__ import annotations
 
 import html
@@ -12,8 +13,13 @@ from rpsdet.evaluate.leakage import is_leaked, leak_note
 from rpsdet.evaluate.matching import ImageErrors
 from rpsdet.evaluate.slices import standard_rules
 
-COLOURS = {"gt": (40, 200, 40), "tp": (30, 120, 255), "fp": (230, 30, 30), "fn": (255, 150, 0),
-           "wrong_class": (220, 0, 220)}
+COLOURS = {
+    "gt": (40, 200, 40),
+    "tp": (30, 120, 255),
+    "fp": (230, 30, 30),
+    "fn": (255, 150, 0),
+    "wrong_class": (220, 0, 220),
+}
 LEGEND = {"gt": "ground truth", "tp": "correct", "fp": "false alarm", "fn": "missed", "wrong_class": "wrong class"}
 THUMB_WIDTH = 240
 
@@ -99,8 +105,14 @@ def draw_errors(image: Image.Image, record: ImageRecord, errors: ImageErrors, na
     return out
 
 
-def write_gallery(out_dir: Path, coco_path: Path, records: list[ImageRecord], errors: dict[int, ImageErrors],
-                  attributes: dict[int, dict], names: list[str]) -> Path:
+def write_gallery(
+    out_dir: Path,
+    coco_path: Path,
+    records: list[ImageRecord],
+    errors: dict[int, ImageErrors],
+    attributes: dict[int, dict],
+    names: list[str],
+) -> Path:
     """Write full/ and thumbs/ annotated images and index.html, in the order given (worst first)."""
     (out_dir / "full").mkdir(parents=True, exist_ok=True)
     (out_dir / "thumbs").mkdir(parents=True, exist_ok=True)
@@ -130,12 +142,16 @@ def write_gallery(out_dir: Path, coco_path: Path, records: list[ImageRecord], er
             f'data-errors="{n_errors}" data-leaked="{int(leaked)}" data-name="{name}"><a href="full/{stem}.jpg" '
             f'target="_blank"><img loading="lazy" src="thumbs/{stem}.jpg" alt="{name}"></a>'
             f'<div class="meta"><div class="name" title="{name}">{name}</div>{html.escape(counts or "no boxes")}'
-            f'<br>{html.escape(" · ".join(tags))}{leak}</div></div>')
+            f"<br>{html.escape(' · '.join(tags))}{leak}</div></div>"
+        )
     legend = "".join(f'<span style="background: rgb{COLOURS[k]}">{LEGEND[k]}</span>' for k in COLOURS)
     options = "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in sorted(slice_values))
-    summary = (f"{len(records)} images, {n_bad} with at least one error, {n_leaked} leaked (copies of a training "
-               "image); sorted worst first. Click an image to enlarge it with its full file name.")
-    page = PAGE.format(thumb=THUMB_WIDTH, summary=html.escape(summary), legend=legend, options=options,
-                       cards="\n".join(cards))
+    summary = (
+        f"{len(records)} images, {n_bad} with at least one error, {n_leaked} leaked (copies of a training "
+        "image); sorted worst first. Click an image to enlarge it with its full file name."
+    )
+    page = PAGE.format(
+        thumb=THUMB_WIDTH, summary=html.escape(summary), legend=legend, options=options, cards="\n".join(cards)
+    )
     (out_dir / "index.html").write_text(page, encoding="utf-8")
     return out_dir / "index.html"

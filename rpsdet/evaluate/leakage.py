@@ -3,8 +3,9 @@
 
 Validation flags a test image that is an exact or near copy of a train image (`ImageRecord.flags["leakage"]`) and
 keeps it. The full test set is what the user gave; the leak-free one is what the model has not seen. Evaluation
-writes both; mining and comparison read one, named by `slices.leakage_view` and recorded where they write.
+writes both; mining and comparison read one, named by `failure_slice.leakage_view` and recorded where they write.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,18 +45,24 @@ class TestView:
 def resolve_view(choice: str, eval_metrics: dict) -> TestView:
     """`auto`: the leak-free view when some test images copy training images, else the full test set."""
     if choice not in VIEWS:
-        raise ValueError(f"slices.leakage_view is {choice!r}; use one of {', '.join(VIEWS)}")
+        raise ValueError(f"failure_slice.leakage_view is {choice!r}; use one of {', '.join(VIEWS)}")
     total, leaked = eval_metrics["images"], eval_metrics.get("leaked_images", 0)
     kept = total - leaked
     if choice == FULL or (choice == "auto" and not leaked):
-        why = f"{choice}: all {total} test images" + (f", {leaked} of them copies of training images" if leaked else
-                                                      " (none copies a training image)")
-        return TestView(FULL, f"slices.leakage_view = {why}")
+        why = f"{choice}: all {total} test images" + (
+            f", {leaked} of them copies of training images" if leaked else " (none copies a training image)"
+        )
+        return TestView(FULL, f"failure_slice.leakage_view = {why}")
     if not kept:
-        raise ValueError(f"all {total} test images copy training images: no leak-free test set to score. Set "
-                         "slices.leakage_view to full, or bring test images the model did not train on")
-    return TestView(LEAK_FREE, f"slices.leakage_view = {choice}: the {kept} test images that copy no training "
-                               f"image ({leaked} leaked images of {total} left out)")
+        raise ValueError(
+            f"all {total} test images copy training images: no leak-free test set to score. Set "
+            "failure_slice.leakage_view to full, or bring test images the model did not train on"
+        )
+    return TestView(
+        LEAK_FREE,
+        f"failure_slice.leakage_view = {choice}: the {kept} test images that copy no training "
+        f"image ({leaked} leaked images of {total} left out)",
+    )
 
 
 def view_metrics(eval_metrics: dict, view: TestView) -> dict:

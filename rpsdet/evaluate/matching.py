@@ -4,6 +4,7 @@ pycocotools matches within each class, so it cannot say "a rock was predicted as
 greedy matching (highest score first, IoU >= 0.5) can, and feeds the confusion matrix, the per-image table and
 the gallery. COCO mAP itself always comes from pycocotools.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,8 +48,14 @@ class ImageErrors:
         return sum(o.kind == kind for o in self.outcomes)
 
 
-def match_image(gt_boxes: np.ndarray, gt_labels: np.ndarray, pred_boxes: np.ndarray, pred_labels: np.ndarray,
-                pred_scores: np.ndarray, iou_threshold: float = 0.5) -> ImageErrors:
+def match_image(
+    gt_boxes: np.ndarray,
+    gt_labels: np.ndarray,
+    pred_boxes: np.ndarray,
+    pred_labels: np.ndarray,
+    pred_scores: np.ndarray,
+    iou_threshold: float = 0.5,
+) -> ImageErrors:
     """Greedy class-agnostic matching of predictions (already filtered by score) to ground truth."""
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
     pred_boxes = np.asarray(pred_boxes, dtype=np.float64).reshape(-1, 4)
@@ -62,8 +69,9 @@ def match_image(gt_boxes: np.ndarray, gt_labels: np.ndarray, pred_boxes: np.ndar
         if g >= 0 and candidates[g] >= iou_threshold:
             taken[g] = True
             kind = "tp" if pred_labels[p] == gt_labels[g] else "wrong_class"
-            result.outcomes.append(Outcome(kind, box, int(gt_labels[g]), int(pred_labels[p]), float(pred_scores[p]),
-                                           float(candidates[g])))
+            result.outcomes.append(
+                Outcome(kind, box, int(gt_labels[g]), int(pred_labels[p]), float(pred_scores[p]), float(candidates[g]))
+            )
         else:
             best = float(ious[p].max()) if len(gt_boxes) else 0.0
             result.outcomes.append(Outcome("fp", box, None, int(pred_labels[p]), float(pred_scores[p]), best))

@@ -2,6 +2,7 @@
 
 A slice is named by its rule, e.g. `objects>=2` or `brightness==dark`; the same text selects it for mining.
 """
+
 from __future__ import annotations
 
 import operator
@@ -41,7 +42,7 @@ class SliceRule:
     value: str
 
     @classmethod
-    def parse(cls, text: str) -> "SliceRule":
+    def parse(cls, text: str) -> SliceRule:
         m = _RULE.match(str(text))
         if not m:
             raise ValueError(f"slice rule {text!r} is not of the form objects>=2 or brightness==dark")

@@ -4,6 +4,7 @@
 overall and on the failure slice, the validation counts and where to look next, in at most 80 columns.
 Every number comes from a file; a file that is missing is said to be missing, never guessed.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def view_line(compare: dict, eval_round1: dict | None) -> str:
     total, leaked = eval_round1["images"], eval_round1.get("leaked_images", 0)
     if leak_free:
         return f"{line}, {total - leaked} of {total} test images ({leaked} copies of train images left out)"
-    return f"{line}, {total} test images (" + (f"{leaked} of them copies of train images)" if leaked else
-                                              "none copies a train image)")
+    return f"{line}, {total} test images (" + (
+        f"{leaked} of them copies of train images)" if leaked else "none copies a train image)"
+    )
 
 
 def control_row(root: Path, compare: dict) -> tuple[list[str], dict | None]:
@@ -55,23 +57,26 @@ def control_row(root: Path, compare: dict) -> tuple[list[str], dict | None]:
         return [f"{'control':<20}not run (python bench/bench_failure_loop.py)"], None
     same_round1 = all(bench["rounds"]["round1"][k] == compare["rounds"]["round1"][k] for k in COLUMNS)
     if not (same_round1 and _view_name(bench) == _view_name(compare)):
-        return [f"{'control':<20}stale: {CONTROL_FILE} scored another round 1",
-                f"{'':<20}or test view; rerun bench/bench_failure_loop.py"], None
+        return [
+            f"{'control':<20}stale: {CONTROL_FILE} scored another round 1",
+            f"{'':<20}or test view; rerun bench/bench_failure_loop.py",
+        ], None
     vs_control = {f"{k}_points": v for k, v in bench["round2_vs_control_points"].items()}
     return [_scores("control", bench["rounds"]["control"])], vs_control
 
 
 def validation_lines(root: Path) -> list[str]:
-    lines = [f"{'validation':<12}{'in':>6}{'kept':>7}{'fixed':>7}{'quarantined':>13}{'backgrounds':>13}"
-             f"{'leaked':>8}"]
+    lines = [f"{'validation':<12}{'in':>6}{'kept':>7}{'fixed':>7}{'quarantined':>13}{'backgrounds':>13}{'leaked':>8}"]
     for side in ("train", "test"):
         v = _read(root, f"metrics/validation_{side}.json")
         if v is None:
             lines.append(f"  {side:<10}not run (metrics/validation_{side}.json missing)")
             continue
         backgrounds = v.get("background_images", v.get("negative_images", 0))
-        lines.append(f"  {side:<10}{v['input_images']:>6}{v['kept_images']:>7}{v['fixed_images']:>7}"
-                     f"{v['quarantined_images']:>13}{backgrounds:>13}{v.get('leakage_images', 0):>8}")
+        lines.append(
+            f"  {side:<10}{v['input_images']:>6}{v['kept_images']:>7}{v['fixed_images']:>7}"
+            f"{v['quarantined_images']:>13}{backgrounds:>13}{v.get('leakage_images', 0):>8}"
+        )
     return lines
 
 
@@ -86,19 +91,23 @@ def run_summary(root: Path = Path(".")) -> str:
     if compare is None:
         raise FileNotFoundError(f"{root / 'metrics/compare.json'} not found: run the pipeline first (dvc repro)")
     rounds, rule = compare["rounds"], compare["failure_slice"]
-    lines = [view_line(compare, _read(root, "metrics/eval_round1.json")),
-             f"{'':<20}{'overall':^16}{'slice ' + rule:^16}  ({rounds['round1']['slice_images']} images)",
-             f"{'':<20}" + f"{'mAP50':>8}{'mAP':>8}" * 2,
-             _scores("round 1", rounds["round1"])]
+    lines = [
+        view_line(compare, _read(root, "metrics/eval_round1.json")),
+        f"{'':<20}{'overall':^16}{'slice ' + rule:^16}  ({rounds['round1']['slice_images']} images)",
+        f"{'':<20}" + f"{'mAP50':>8}{'mAP':>8}" * 2,
+        _scores("round 1", rounds["round1"]),
+    ]
     control, vs_control = control_row(root, compare)
     lines += control + [_scores("round 2", rounds["round2"]), _points("round 2 - round 1", compare["delta"]["round2"])]
     if vs_control is not None:
         lines.append(_points("round 2 - control", vs_control))
     lines += validation_lines(root)
-    lines += [_where(root, "gallery", "data/eval/round2/gallery/index.html", " (round1/ too)"),
-              _where(root, "review", "data/label_quality/test/review.html", " (cleanlab)"),
-              _where(root, "slice", "metrics/failure_slice.md", " (why this slice)"),
-              f"{'plots':<12}dvc plots show -> dvc_plots/index.html; all: dvc metrics show --md"]
+    lines += [
+        _where(root, "gallery", "data/eval/round2/gallery/index.html", " (round1/ too)"),
+        _where(root, "review", "data/label_quality/test/review.html", " (cleanlab)"),
+        _where(root, "slice", "metrics/failure_slice.md", " (why this slice)"),
+        f"{'plots':<12}dvc plots show -> dvc_plots/index.html; all: dvc metrics show --md",
+    ]
     return "\n".join(line[:WIDTH] for line in lines)
 
 

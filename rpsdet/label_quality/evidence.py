@@ -4,6 +4,7 @@ class scores calibrated (a temperature and a shift on their logits).
 An image's predictions are cleanlab's format throughout: a list with one (M, 5) array per class of rows
 [x1, y1, x2, y2, score] (xyxy pixels of the image, 0-based classes by position). No torch here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -22,8 +23,10 @@ EPS = 1e-6
 
 def to_class_arrays(detections: Sequence) -> Prediction:
     """Detector outputs of one image (objects with .box, .score, .label) -> per-class (M, 5) arrays."""
-    return [np.array([[*d.box, d.score] for d in detections if d.label == c], dtype=np.float64).reshape(-1, 5)
-            for c in range(len(CLASS_NAMES))]
+    return [
+        np.array([[*d.box, d.score] for d in detections if d.label == c], dtype=np.float64).reshape(-1, 5)
+        for c in range(len(CLASS_NAMES))
+    ]
 
 
 def fuse(per_model: Sequence[Prediction], iou: float = 0.55) -> Prediction:
@@ -52,8 +55,9 @@ def fuse(per_model: Sequence[Prediction], iou: float = 0.55) -> Prediction:
                 members[k].append(row)
                 m = np.array(members[k])
                 boxes[k] = (m[:, :4] * m[:, 4:5]).sum(0) / max(m[:, 4].sum(), EPS)
-        scores = [sum(max(r[4] for r in ms if r[5] == m) for m in {r[5] for r in ms}) / len(per_model)
-                  for ms in members]
+        scores = [
+            sum(max(r[4] for r in ms if r[5] == m) for m in {r[5] for r in ms}) / len(per_model) for ms in members
+        ]
         fused.append(np.c_[boxes, scores].reshape(-1, 5))
     return fused
 
@@ -79,8 +83,9 @@ def calibrate(predictions: list[Prediction], calibration: Calibration) -> list[P
     return [[np.c_[a[:, :4], calibration(a[:, 4])] for a in pred] for pred in predictions]
 
 
-def correctness(records: list[ImageRecord], predictions: list[Prediction], iou: float = 0.5
-                ) -> tuple[np.ndarray, np.ndarray]:
+def correctness(
+    records: list[ImageRecord], predictions: list[Prediction], iou: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """(scores, is_correct) of every predicted box: correct = it matches a not yet matched labelled box of its
     class at IoU >= iou, best score first (COCO's matching)."""
     scores, correct = [], []

@@ -1,4 +1,5 @@
 """Label quality against known answers: the label noise injected into the synthetic test source."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,11 @@ from rpsdet.label_quality.scoring import Review
 
 def injected_noise(manifest: Path, side: str) -> set[int]:
     """Canonical ids of the images whose labels rpsdet.data.defects damaged on purpose (check 'label_issue')."""
-    return {image_id_for(f"{side}/{m['image']}") for m in json.loads(Path(manifest).read_text())
-            if m["check"] == "label_issue"}
+    return {
+        image_id_for(f"{side}/{m['image']}")
+        for m in json.loads(Path(manifest).read_text())
+        if m["check"] == "label_issue"
+    }
 
 
 def precision_recall(reviews: list[Review], noisy_ids: set[int]) -> dict:
@@ -22,7 +26,13 @@ def precision_recall(reviews: list[Review], noisy_ids: set[int]) -> dict:
     hit = len(flagged & present)
     k = len(present)
     top = len({r.image_id for r in reviews[:k]} & present)
-    return {"flagged": len(flagged), "noisy": k, "true_positives": hit,
-            "precision": round(hit / len(flagged), 4) if flagged else 0.0,
-            "recall": round(hit / k, 4) if k else 0.0,
-            "k": k, "precision_at_k": round(top / k, 4) if k else 0.0, "recall_at_k": round(top / k, 4) if k else 0.0}
+    return {
+        "flagged": len(flagged),
+        "noisy": k,
+        "true_positives": hit,
+        "precision": round(hit / len(flagged), 4) if flagged else 0.0,
+        "recall": round(hit / k, 4) if k else 0.0,
+        "k": k,
+        "precision_at_k": round(top / k, 4) if k else 0.0,
+        "recall_at_k": round(top / k, 4) if k else 0.0,
+    }

@@ -6,6 +6,7 @@ Validation keeps such images and flags them (`ImageRecord.flags`, written as "rp
   flags["near_duplicate"] = {"of": <path in the same source>, "distance": int}
 `partner_refs` is the one place that reads those names.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,11 +35,13 @@ def partner_refs(record: ImageRecord, side: str) -> list[PartnerRef]:
     refs = []
     if leak := record.flags.get("leakage"):
         ref = leak["reference"]
-        refs.append(PartnerRef("leakage", REFERENCE_SIDE, image_id_for(f"{REFERENCE_SIDE}/{ref}"), ref,
-                               int(leak["distance"])))
+        refs.append(
+            PartnerRef("leakage", REFERENCE_SIDE, image_id_for(f"{REFERENCE_SIDE}/{ref}"), ref, int(leak["distance"]))
+        )
     if near := record.flags.get("near_duplicate"):
-        refs.append(PartnerRef("near_duplicate", side, image_id_for(f"{side}/{near['of']}"), near["of"],
-                               int(near["distance"])))
+        refs.append(
+            PartnerRef("near_duplicate", side, image_id_for(f"{side}/{near['of']}"), near["of"], int(near["distance"]))
+        )
     return refs
 
 
@@ -73,8 +76,9 @@ def _relative(rec: ImageRecord) -> np.ndarray:
     return np.asarray(rec.boxes, dtype=np.float64).reshape(-1, 4) / scale
 
 
-def _moved(a: ImageRecord, b: ImageRecord, ra: np.ndarray, rb: np.ndarray, rest_a: list[int],
-           rest_b: list[int]) -> list[tuple[int, int]]:
+def _moved(
+    a: ImageRecord, b: ImageRecord, ra: np.ndarray, rb: np.ndarray, rest_a: list[int], rest_b: list[int]
+) -> list[tuple[int, int]]:
     """Boxes left over by the IoU match that are the same hand moved a little: consecutive video frames pass as
     near-duplicates while a small hand shifts by most of its width. Same class only (a nearby box of another class
     stays unmatched, so it is still reported), one to one by centre distance, within one box diagonal."""
@@ -97,16 +101,37 @@ def compare_boxes(a: ImageRecord, b: ImageRecord, min_iou: float) -> list[Disagr
     ious = iou_matrix(ra, rb)
     rows, cols = linear_sum_assignment(-ious) if ious.size else (np.array([], int), np.array([], int))
     matched = [(i, j) for i, j in zip(rows, cols) if ious[i, j] >= min_iou]
-    matched += _moved(a, b, ra, rb, [i for i in range(len(a.boxes)) if i not in {m for m, _ in matched}],
-                      [j for j in range(len(b.boxes)) if j not in {m for _, m in matched}])
-    out = [Disagreement("class", list(a.boxes[i]), CLASS_NAMES[a.labels[i]], list(b.boxes[j]),
-                        CLASS_NAMES[b.labels[j]], round(float(ious[i, j]), 3))
-           for i, j in matched if a.labels[i] != b.labels[j]]
+    matched += _moved(
+        a,
+        b,
+        ra,
+        rb,
+        [i for i in range(len(a.boxes)) if i not in {m for m, _ in matched}],
+        [j for j in range(len(b.boxes)) if j not in {m for _, m in matched}],
+    )
+    out = [
+        Disagreement(
+            "class",
+            list(a.boxes[i]),
+            CLASS_NAMES[a.labels[i]],
+            list(b.boxes[j]),
+            CLASS_NAMES[b.labels[j]],
+            round(float(ious[i, j]), 3),
+        )
+        for i, j in matched
+        if a.labels[i] != b.labels[j]
+    ]
     used_a, used_b = {i for i, _ in matched}, {j for _, j in matched}
-    out += [Disagreement("missing_in_partner", list(a.boxes[i]), CLASS_NAMES[a.labels[i]], [], "", 0.0)
-            for i in range(len(a.boxes)) if i not in used_a]
-    out += [Disagreement("missing_in_image", [], "", list(b.boxes[j]), CLASS_NAMES[b.labels[j]], 0.0)
-            for j in range(len(b.boxes)) if j not in used_b]
+    out += [
+        Disagreement("missing_in_partner", list(a.boxes[i]), CLASS_NAMES[a.labels[i]], [], "", 0.0)
+        for i in range(len(a.boxes))
+        if i not in used_a
+    ]
+    out += [
+        Disagreement("missing_in_image", [], "", list(b.boxes[j]), CLASS_NAMES[b.labels[j]], 0.0)
+        for j in range(len(b.boxes))
+        if j not in used_b
+    ]
     return out
 
 
@@ -123,9 +148,17 @@ def find_pairs(sources: dict[str, list[ImageRecord]], min_iou: float) -> tuple[l
             for ref in partner_refs(rec, side):
                 partner = by_id.get((ref.side, ref.image_id))
                 if partner is None:
-                    unresolved.append({"side": side, "image_id": rec.id, "file_name": rec.file_name,
-                                       "relation": ref.relation, "partner": f"{ref.side}/{ref.path}"})
+                    unresolved.append(
+                        {
+                            "side": side,
+                            "image_id": rec.id,
+                            "file_name": rec.file_name,
+                            "relation": ref.relation,
+                            "partner": f"{ref.side}/{ref.path}",
+                        }
+                    )
                     continue
-                pairs.append(Pair(side, rec, ref.side, partner, ref.relation, ref.distance,
-                                  compare_boxes(rec, partner, min_iou)))
+                pairs.append(
+                    Pair(side, rec, ref.side, partner, ref.relation, ref.distance, compare_boxes(rec, partner, min_iou))
+                )
     return sorted(pairs, key=Pair.order), unresolved

@@ -1,32 +1,29 @@
 """Out-of-sample predictions for label quality: every given model that never trained on the images (round 1 and
 round 2 for the test set), or K-fold cross-validation for a training set. Detector and trainer are imported only
 where they run, so importing this module stays free of torch."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from rpsdet.data.coco import ImageRecord, image_path, write_coco
+from rpsdet.data.coco import ImageRecord, write_coco
 from rpsdet.data.split import rebase
 from rpsdet.label_quality.evidence import Prediction, fuse, to_class_arrays
 
 
 def predict(detector, coco_path: Path, records: list[ImageRecord], floor: float, batch: int = 8) -> list[Prediction]:
     """One Detector's predictions down to `floor` for each record's image (original pixels, cleanlab's format)."""
-    out = []
-    for i in range(0, len(records), batch):
-        arrays = []
-        for rec in records[i:i + batch]:
-            with Image.open(image_path(coco_path, rec)) as im:
-                arrays.append(np.asarray(im.convert("RGB")))
-        out += [to_class_arrays(d) for d in detector.predict(arrays, floor)]
-    return out
+    from rpsdet.evaluate.inference import predict_images  # the one inference pass (imports torch)
+
+    return [
+        to_class_arrays(p.detections)
+        for p in predict_images(detector, coco_path, records, score_floor=floor, batch_size=batch, show_progress=False)
+    ]
 
 
-def ensemble(models: list[Path], coco_path: Path, records: list[ImageRecord], floor: float,
-             device: str = "cpu") -> list[Prediction]:
+def ensemble(
+    models: list[Path], coco_path: Path, records: list[ImageRecord], floor: float, device: str = "cpu"
+) -> list[Prediction]:
     """Each model's predictions, fused image by image (evidence.fuse): the models' average."""
     from rpsdet.model.predict import Detector
 
@@ -36,8 +33,9 @@ def ensemble(models: list[Path], coco_path: Path, records: list[ImageRecord], fl
     return [fuse(list(preds)) for preds in zip(*per_model)]
 
 
-def kfold(coco_path: Path, records: list[ImageRecord], folds: int, train_cfg, workdir: Path, floor: float,
-          device: str = "cpu") -> list[Prediction]:
+def kfold(
+    coco_path: Path, records: list[ImageRecord], folds: int, train_cfg, workdir: Path, floor: float, device: str = "cpu"
+) -> list[Prediction]:
     """Out-of-sample predictions for a training set: K models, each predicting the fold it did not train on."""
     from rpsdet.model.predict import Detector
     from rpsdet.train.loop import train

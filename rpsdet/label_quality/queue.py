@@ -1,6 +1,7 @@
 """The review queue a person works through: review.csv (every image, ranked), pairs.csv (near-duplicate pairs
 whose labels disagree), review.html (pairs first, side by side, then single suspects, worst first), and the
 dataset after review."""
+
 from __future__ import annotations
 
 import csv
@@ -46,10 +47,22 @@ def _side_by_side(left: Image.Image, right: Image.Image) -> Image.Image:
 
 def pair_rows(pairs: list[Pair]) -> list[dict]:
     """One row per disagreement, pairs in review order."""
-    return [{"pair": n, "side": p.side, "image_id": p.record.id, "file_name": p.record.file_name,
-             "partner_side": p.partner_side, "partner_id": p.partner.id, "partner_file_name": p.partner.file_name,
-             "relation": p.relation, "distance": p.distance, **asdict(d)}
-            for n, p in enumerate(pairs, 1) for d in p.disagreements]
+    return [
+        {
+            "pair": n,
+            "side": p.side,
+            "image_id": p.record.id,
+            "file_name": p.record.file_name,
+            "partner_side": p.partner_side,
+            "partner_id": p.partner.id,
+            "partner_file_name": p.partner.file_name,
+            "relation": p.relation,
+            "distance": p.distance,
+            **asdict(d),
+        }
+        for n, p in enumerate(pairs, 1)
+        for d in p.disagreements
+    ]
 
 
 def write_pairs(out: Path, pairs: list[Pair], coco_paths: dict[str, Path]) -> list[str]:
@@ -65,19 +78,19 @@ def write_pairs(out: Path, pairs: list[Pair], coco_paths: dict[str, Path]) -> li
     for n, p in enumerate(pairs, 1):
         here = [(d.box, f"{d.kind}: {d.label}") for d in p.disagreements if d.box]
         there = [(d.partner_box, f"{d.kind}: {d.partner_label}") for d in p.disagreements if d.partner_box]
-        _side_by_side(_draw(coco_paths[p.side], p.record, here),
-                      _draw(coco_paths[p.partner_side], p.partner, there)).save(out / "thumbs" / f"pair_{n}.jpg",
-                                                                                quality=85)
+        _side_by_side(
+            _draw(coco_paths[p.side], p.record, here), _draw(coco_paths[p.partner_side], p.partner, there)
+        ).save(out / "thumbs" / f"pair_{n}.jpg", quality=85)
         what = "; ".join(f"{d.kind}: {d.label or '-'} vs {d.partner_label or '-'}" for d in p.disagreements)
         html_rows.append(
             f"<tr><td>{n}</td><td><img src='thumbs/pair_{n}.jpg'></td><td>{p.side}: "
             f"{html.escape(p.record.file_name)}<br>{p.partner_side}: {html.escape(p.partner.file_name)}</td>"
-            f"<td>{p.relation}, {p.distance} bits</td><td>{html.escape(what)}</td></tr>")
+            f"<td>{p.relation}, {p.distance} bits</td><td>{html.escape(what)}</td></tr>"
+        )
     return html_rows
 
 
-def write_singles(out: Path, reviews: list[Review], coco_path: Path, records: list[ImageRecord], top: int
-                  ) -> list[str]:
+def write_singles(out: Path, reviews: list[Review], coco_path: Path, records: list[ImageRecord], top: int) -> list[str]:
     """review.csv (every image, ranked) and a picture of the top ones; returns the HTML table rows."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "thumbs").mkdir(exist_ok=True)
@@ -90,31 +103,43 @@ def write_singles(out: Path, reviews: list[Review], coco_path: Path, records: li
     for n, r in enumerate(reviews[:top], 1):
         suspects = [(r.box, f"{r.kind}: {r.label}")] if r.box else []
         _draw(coco_path, by_id[r.image_id], suspects).save(out / "thumbs" / f"{r.image_id}.jpg", quality=85)
-        rows.append(f"<tr><td>{n}</td><td><img src='thumbs/{r.image_id}.jpg'></td><td>{html.escape(r.file_name)}"
-                    f"</td><td>{r.score:.3g}</td><td>{'yes' if r.issue else ''}</td><td>{r.kind}</td>"
-                    f"<td>{html.escape(r.label)}</td><td>{r.cleanlab_score:.3g}</td></tr>")
+        rows.append(
+            f"<tr><td>{n}</td><td><img src='thumbs/{r.image_id}.jpg'></td><td>{html.escape(r.file_name)}"
+            f"</td><td>{r.score:.3g}</td><td>{'yes' if r.issue else ''}</td><td>{r.kind}</td>"
+            f"<td>{html.escape(r.label)}</td><td>{r.cleanlab_score:.3g}</td></tr>"
+        )
     return rows
 
 
 def write_page(out: Path, title: str, pair_rows_html: list[str], single_rows_html: list[str]) -> None:
     """review.html: both tables, no external resources."""
-    pairs = ("<h2>Near-duplicate pairs whose labels disagree</h2><p>Validation found these images to be copies of "
-             "each other, yet their boxes differ: one of the two is wrong, no model needed. Closest copies first. "
-             "Red: the boxes that disagree.</p><table><tr><th>#</th><th>image | partner</th><th>files</th>"
-             "<th>relation</th><th>disagreements</th></tr>" + "".join(pair_rows_html) + "</table>"
-             if pair_rows_html else "<h2>Near-duplicate pairs whose labels disagree</h2><p>None.</p>")
-    singles = ("<h2>Single images, worst box first</h2><p>Score: the worst box's (0 = surely wrong, 1 = clean). "
-               "Green: the labels; red: the most suspicious box. cleanlab: its own image score.</p><table><tr>"
-               "<th>#</th><th>image</th><th>file</th><th>score</th><th>issue</th><th>kind</th><th>class</th>"
-               "<th>cleanlab</th></tr>" + "".join(single_rows_html) + "</table>" if single_rows_html else "")
+    pairs = (
+        "<h2>Near-duplicate pairs whose labels disagree</h2><p>Validation found these images to be copies of "
+        "each other, yet their boxes differ: one of the two is wrong, no model needed. Closest copies first. "
+        "Red: the boxes that disagree.</p><table><tr><th>#</th><th>image | partner</th><th>files</th>"
+        "<th>relation</th><th>disagreements</th></tr>" + "".join(pair_rows_html) + "</table>"
+        if pair_rows_html
+        else "<h2>Near-duplicate pairs whose labels disagree</h2><p>None.</p>"
+    )
+    singles = (
+        "<h2>Single images, worst box first</h2><p>Score: the worst box's (0 = surely wrong, 1 = clean). "
+        "Green: the labels; red: the most suspicious box. cleanlab: its own image score.</p><table><tr>"
+        "<th>#</th><th>image</th><th>file</th><th>score</th><th>issue</th><th>kind</th><th>class</th>"
+        "<th>cleanlab</th></tr>" + "".join(single_rows_html) + "</table>"
+        if single_rows_html
+        else ""
+    )
     (out / "review.html").write_text(
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><style>body{{font:14px "
         "sans-serif}td{padding:4px;border-bottom:1px solid #ddd;vertical-align:top}</style>"
-        f"<h1>{html.escape(title)}</h1>" + pairs + singles + "\n", encoding="utf-8")
+        f"<h1>{html.escape(title)}</h1>" + pairs + singles + "\n",
+        encoding="utf-8",
+    )
 
 
-def write_reviewed(path: Path, coco_path: Path, records: list[ImageRecord], reviews: list[Review],
-                   pair_ids: set[int], action: str) -> int:
+def write_reviewed(
+    path: Path, coco_path: Path, records: list[ImageRecord], reviews: list[Review], pair_ids: set[int], action: str
+) -> int:
     """The dataset after review: images flagged (by the verdict or a disagreeing pair) dropped, kept, or kept and
     marked (label_issue, label_quality on each image entry). Returns the images written."""
     if action not in ACTIONS:

@@ -14,6 +14,7 @@ that no label covers for an overlooked object. Its blind spots, handled here:
 The verdict on these explicit scores uses cleanlab's own cut-off (find_label_issues flags a box at or below
 0.8 x 0.25 x its class's AP over the set; an explicit score is flagged below it), so it tightens with a weak model.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -47,8 +48,14 @@ class Review:
 
 
 def cleanlab_labels(records: list[ImageRecord]) -> list[dict]:
-    return [{"bboxes": np.asarray(r.boxes, dtype=np.float64).reshape(-1, 4),
-             "labels": np.asarray(r.labels, dtype=np.int64), "image_name": r.file_name} for r in records]
+    return [
+        {
+            "bboxes": np.asarray(r.boxes, dtype=np.float64).reshape(-1, 4),
+            "labels": np.asarray(r.labels, dtype=np.int64),
+            "image_name": r.file_name,
+        }
+        for r in records
+    ]
 
 
 def support(boxes: np.ndarray, labels: np.ndarray, pred: Prediction, same_class: bool) -> np.ndarray:
@@ -71,8 +78,14 @@ class BoxScore(NamedTuple):
     cutoff: float  # an explicit score below this is an issue
 
 
-def _box_scores(label: dict, pred: Prediction, swap: np.ndarray, badloc: np.ndarray, overlooked: np.ndarray,
-                cutoffs: dict[int, float]) -> list[BoxScore]:
+def _box_scores(
+    label: dict,
+    pred: Prediction,
+    swap: np.ndarray,
+    badloc: np.ndarray,
+    overlooked: np.ndarray,
+    cutoffs: dict[int, float],
+) -> list[BoxScore]:
     """Every scored box of one image; cutoffs: cleanlab's per-class 0.25 x AP."""
     boxes, labels = label["bboxes"], label["labels"]
     flat = np.concatenate([np.c_[a, np.full(len(a), c)] for c, a in enumerate(pred)])
@@ -84,16 +97,24 @@ def _box_scores(label: dict, pred: Prediction, swap: np.ndarray, badloc: np.ndar
             out.append(BoxScore(float(badloc[j]), "badly_located", box, CLASS_NAMES[c], False, 0.0))
         else:  # cleanlab found no prediction of this class to judge the box by
             kind = "swapped" if seen[j] > held[j] else "unsupported"  # another class explains it better
-            out.append(BoxScore(float(held[j]), kind, box, CLASS_NAMES[c], True,
-                                cutoffs[c] * BADLOC_THRESHOLD_FACTOR))
+            out.append(BoxScore(float(held[j]), kind, box, CLASS_NAMES[c], True, cutoffs[c] * BADLOC_THRESHOLD_FACTOR))
     for m in np.flatnonzero(~np.isnan(overlooked)):
-        out.append(BoxScore(float(overlooked[m]), "overlooked", flat[m, :4].tolist(), CLASS_NAMES[int(flat[m, 5])],
-                            False, 0.0))
+        out.append(
+            BoxScore(float(overlooked[m]), "overlooked", flat[m, :4].tolist(), CLASS_NAMES[int(flat[m, 5])], False, 0.0)
+        )
     if len(boxes) == 0 and len(flat):
         m = int(np.argmax(flat[:, 4]))
         c = int(flat[m, 5])
-        out.append(BoxScore(float(1.0 - flat[m, 4]), "missing_label", flat[m, :4].tolist(), CLASS_NAMES[c], True,
-                            cutoffs[c] * OVERLOOKED_THRESHOLD_FACTOR))
+        out.append(
+            BoxScore(
+                float(1.0 - flat[m, 4]),
+                "missing_label",
+                flat[m, :4].tolist(),
+                CLASS_NAMES[c],
+                True,
+                cutoffs[c] * OVERLOOKED_THRESHOLD_FACTOR,
+            )
+        )
     return out
 
 
@@ -116,7 +137,17 @@ def review(records: list[ImageRecord], predictions: list[Prediction]) -> list[Re
         found = _box_scores(labels[i], predictions[i], swap[i], badloc[i], overlooked[i], cutoffs)
         worst = min(found) if found else BoxScore(1.0, "", [], "", False, 0.0)
         explicit = any(b.explicit and b.score < b.cutoff for b in found)
-        out.append(Review(rec.id, rec.file_name, worst.score, bool(issues[i]) or explicit, worst.kind,
-                          [round(v, 1) for v in worst.box], worst.label, float(image_scores[i]),
-                          bool(issues[i])))
+        out.append(
+            Review(
+                rec.id,
+                rec.file_name,
+                worst.score,
+                bool(issues[i]) or explicit,
+                worst.kind,
+                [round(v, 1) for v in worst.box],
+                worst.label,
+                float(image_scores[i]),
+                bool(issues[i]),
+            )
+        )
     return sorted(out, key=lambda r: (r.score, r.image_id))

@@ -4,6 +4,7 @@ A checkpoint is tensors plus plain data (dicts, lists, str, int, float, bool, No
 with `torch.load(weights_only=True)`: a file from elsewhere (`rpsdet models import`, `serve --checkpoint`,
 `evaluate --model FILE`) can carry no code that runs on load.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,19 +51,26 @@ def read_torch_file(path: Path) -> Any:
             f"{path} refused: it holds Python objects beyond tensors and plain data ({named.group(1)}), and "
             "loading them could run code. rpsdet loads checkpoints with weights_only=True. If you made this "
             "file yourself with an older tool, re-train it, or re-save its weights and a plain-data config with "
-            "rpsdet.model.checkpoint.save_checkpoint") from None
+            "rpsdet.model.checkpoint.save_checkpoint"
+        ) from None
     except (RuntimeError, EOFError, OSError) as exc:
         raise ValueError(f"{path} is not a readable torch file ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
-def save_checkpoint(path: Path, model: EfficientDet, config: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+def save_checkpoint(
+    path: Path, model: EfficientDet, config: dict[str, Any], extra: dict[str, Any] | None = None
+) -> None:
     """config needs arch, image_size, norm, class_names; extra holds training state (epoch, val metrics...).
     Both must be plain data, so the file loads with weights_only=True."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    payload = {"format": FORMAT, "config": plain_data(config, "checkpoint config"),
-               **plain_data(extra or {}, "checkpoint extra"), "state_dict": model.state_dict()}
+    payload = {
+        "format": FORMAT,
+        "config": plain_data(config, "checkpoint config"),
+        **plain_data(extra or {}, "checkpoint extra"),
+        "state_dict": model.state_dict(),
+    }
     torch.save(payload, tmp)
     tmp.replace(path)  # never leave a half-written checkpoint behind an interruption
 

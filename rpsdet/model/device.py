@@ -1,4 +1,5 @@
 """Device and CPU-thread choice, made on purpose (libraries such as Ray may silently set one thread)."""
+
 from __future__ import annotations
 
 import os

@@ -10,6 +10,7 @@ Batch size 1: what a device runs, and effdet's per-image post-processing only tr
 The metadata (class names, input size, letterbox, normalisation, outputs) is written next to the file as JSON and,
 for ONNX, also inside it (metadata_props["rpsdet"]), so a user can run it from the file alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,9 +68,13 @@ class DetectorGraph(nn.Module):
     def forward(self, images: torch.Tensor, original_size: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
         class_out, box_out = self.model(x)
-        cls, box, indices, classes = _post_process(class_out, box_out, num_levels=self.num_levels,
-                                                   num_classes=self.num_classes,
-                                                   max_detection_points=self.max_detection_points)
+        cls, box, indices, classes = _post_process(
+            class_out,
+            box_out,
+            num_levels=self.num_levels,
+            num_classes=self.num_classes,
+            max_detection_points=self.max_detection_points,
+        )
         scores, classes = cls[0].sigmoid().squeeze(1).float(), classes[0]
         boxes = decode_box_outputs(box[0].float(), self.anchors[indices[0]], output_xyxy=True)
         size = original_size[0]
@@ -105,9 +110,14 @@ class _NmsAboveScore(torch.autograd.Function):
         def const(value: list, dtype: torch.dtype) -> Any:
             return g.op("Constant", value_t=torch.tensor(value, dtype=dtype))
 
-        selected = g.op("NonMaxSuppression", g.op("Unsqueeze", boxes, const([0], torch.int64)),
-                        g.op("Unsqueeze", scores, const([0, 1], torch.int64)), const([max_out], torch.int64),
-                        const([NMS_IOU], torch.float32), const([min_score], torch.float32))
+        selected = g.op(
+            "NonMaxSuppression",
+            g.op("Unsqueeze", boxes, const([0], torch.int64)),
+            g.op("Unsqueeze", scores, const([0, 1], torch.int64)),
+            const([max_out], torch.int64),
+            const([NMS_IOU], torch.float32),
+            const([min_score], torch.float32),
+        )
         column = g.op("Gather", selected, const([2], torch.int64), axis_i=1)  # (batch, class, box) -> box
         return g.op("Squeeze", column, const([1], torch.int64))
 
@@ -128,21 +138,38 @@ def export_metadata(cfg: dict[str, Any], fmt: str, source: str, min_score: float
     """Everything needed to feed the file and read its outputs, without rpsdet."""
     size = int(cfg["image_size"])
     return {
-        "format": fmt, "source": source, "arch": cfg["arch"], "class_names": list(cfg["class_names"]),
+        "format": fmt,
+        "source": source,
+        "arch": cfg["arch"],
+        "class_names": list(cfg["class_names"]),
         "input_size": size,
         "inputs": {
             "images": {"shape": [1, size, size, 3], "dtype": "uint8", "layout": "NHWC", "colour": "RGB"},
             "original_size": {"shape": [1, 2], "dtype": "float32", "meaning": "(width, height) before the letterbox"},
         },
-        "letterbox": {"scale": f"s = {size} / max(width, height)", "resize": "(round(width * s), round(height * s)), "
-                      "bilinear (OpenCV INTER_LINEAR)", "pad": "bottom and right with 0 to a square"},
-        "normalisation": {"inside_graph": True, "mean": list(MEAN), "std": list(STD),
-                          "formula": "(pixel / 255 - mean) / std"},
-        "outputs": {"boxes": "(1, 100, 4) float32 x1, y1, x2, y2 in original image pixels",
-                    "scores": "(1, 100) float32; rows past the detections are 0",
-                    "labels": "(1, 100) int64, 0-based index into class_names"},
-        "post_processing": {"inside_graph": True, "min_score": min_score, "nms_iou": NMS_IOU, "max_detections": 100,
-                            "keep": "rows with score > your threshold (rpsdet's default 0.4)"},
+        "letterbox": {
+            "scale": f"s = {size} / max(width, height)",
+            "resize": "(round(width * s), round(height * s)), bilinear (OpenCV INTER_LINEAR)",
+            "pad": "bottom and right with 0 to a square",
+        },
+        "normalisation": {
+            "inside_graph": True,
+            "mean": list(MEAN),
+            "std": list(STD),
+            "formula": "(pixel / 255 - mean) / std",
+        },
+        "outputs": {
+            "boxes": "(1, 100, 4) float32 x1, y1, x2, y2 in original image pixels",
+            "scores": "(1, 100) float32; rows past the detections are 0",
+            "labels": "(1, 100) int64, 0-based index into class_names",
+        },
+        "post_processing": {
+            "inside_graph": True,
+            "min_score": min_score,
+            "nms_iou": NMS_IOU,
+            "max_detections": 100,
+            "keep": "rows with score > your threshold (rpsdet's default 0.4)",
+        },
         **({"openvino_compile_config": OPENVINO_EXACT} if fmt == "openvino" else {}),
     }
 
@@ -155,7 +182,7 @@ def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
     s = size / max(width, height)
     resized = cv2.resize(rgb, (round(width * s), round(height * s)), interpolation=cv2.INTER_LINEAR)
     canvas = np.zeros((size, size, 3), np.uint8)
-    canvas[:resized.shape[0], :resized.shape[1]] = resized
+    canvas[: resized.shape[0], : resized.shape[1]] = resized
     return canvas[None]
 
 
@@ -185,10 +212,14 @@ class ExportedModel:
 
     def predict(self, rgb: np.ndarray, conf: float) -> list[Detection]:
         """rgb: HxWx3 uint8 of any size; detections scoring above `conf`, boxes in its pixels."""
-        boxes, scores, labels = self._run({"images": letterbox(rgb, self.size),
-                                           "original_size": np.array([[rgb.shape[1], rgb.shape[0]]], np.float32)})
-        return [Detection(tuple(float(v) for v in b), float(s), int(c))
-                for b, s, c in zip(boxes[0], scores[0], labels[0]) if s > conf]
+        boxes, scores, labels = self._run(
+            {"images": letterbox(rgb, self.size), "original_size": np.array([[rgb.shape[1], rgb.shape[0]]], np.float32)}
+        )
+        return [
+            Detection(tuple(float(v) for v in b), float(s), int(c))
+            for b, s, c in zip(boxes[0], scores[0], labels[0])
+            if s > conf
+        ]
 
 
 def _export_onnx(graph: DetectorGraph, path: Path, metadata: dict[str, Any]) -> None:
@@ -198,8 +229,15 @@ def _export_onnx(graph: DetectorGraph, path: Path, metadata: dict[str, Any]) -> 
     example = (torch.zeros(1, size, size, 3, dtype=torch.uint8), torch.tensor([[size, size]], dtype=torch.float32))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter is chatty about tracing and deprecation
-        torch.onnx.export(graph, example, str(path), opset_version=OPSET, input_names=list(INPUTS),
-                          output_names=list(OUTPUTS), dynamo=False)
+        torch.onnx.export(
+            graph,
+            example,
+            str(path),
+            opset_version=OPSET,
+            input_names=list(INPUTS),
+            output_names=list(OUTPUTS),
+            dynamo=False,
+        )
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, {"rpsdet": json.dumps(metadata)})
     onnx.save(proto, str(path))
@@ -213,8 +251,9 @@ def _onnx_to_openvino(onnx_path: Path, xml_path: Path) -> None:
     ov.save_model(ov.Core().read_model(str(onnx_path)), str(xml_path), compress_to_fp16=False)
 
 
-def export_checkpoint(checkpoint: Path, out: Path, fmt: str, min_score: float = 0.05,
-                      source: str | None = None) -> ExportResult:
+def export_checkpoint(
+    checkpoint: Path, out: Path, fmt: str, min_score: float = 0.05, source: str | None = None
+) -> ExportResult:
     """Write `out` (model.onnx, or model.xml + model.bin) and `<out stem>.json`; files appear complete or not at all."""
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")

@@ -1,13 +1,14 @@
 """Build an EfficientDet by name, with GroupNorm, BatchNorm or frozen BatchNorm.
 
 Why GroupNorm is the default: from scratch at CPU-sized batches, eval-mode BatchNorm statistics drift far from
-training (see ../shared/STACK.md: 3-4x slower convergence and mAP swinging between evaluations); GroupNorm
+training (measured on these CPUs: 3-4x slower convergence and mAP swinging between evaluations); GroupNorm
 normalises identically in training and evaluation. Pretrained ImageNet / COCO weights are BatchNorm: GroupNorm would
 discard their statistics, and batch-8 statistics would wash them out, so `frozen_batch` keeps them fixed
 (detectron2's FrozenBatchNorm practice: timm's FrozenBatchNorm2d / FrozenBatchNormAct2d, statistics and affine
 fixed). Layers that start fresh under frozen_batch (a reset head) are then a fixed scale, i.e. un-normalised, as
 detectron2's FPN and heads are.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,9 @@ def swap_batchnorm_for_groupnorm(module: nn.Module, groups: int = 8) -> nn.Modul
     """Replace every BatchNorm (timm's BatchNormAct2d keeps its activation) with GroupNorm, in place."""
     for name, child in module.named_children():
         if isinstance(child, BatchNormAct2d):
-            gn = GroupNormAct(child.num_features, num_groups=_groups(child.num_features, groups), eps=child.eps,
-                              apply_act=False)
+            gn = GroupNormAct(
+                child.num_features, num_groups=_groups(child.num_features, groups), eps=child.eps, apply_act=False
+            )
             gn.act, gn.drop = child.act, child.drop
             setattr(module, name, gn)
         elif isinstance(child, nn.BatchNorm2d):
@@ -42,8 +44,14 @@ def swap_batchnorm_for_groupnorm(module: nn.Module, groups: int = 8) -> nn.Modul
     return module
 
 
-def build_effdet(arch: str, image_size: int, num_classes: int, norm: str = "group",
-                 backbone_weights: str | Path | None = None, pretrained: str = "none") -> EfficientDet:
+def build_effdet(
+    arch: str,
+    image_size: int,
+    num_classes: int,
+    norm: str = "group",
+    backbone_weights: str | Path | None = None,
+    pretrained: str = "none",
+) -> EfficientDet:
     """An EfficientDet with random weights, a local backbone file's, or (`pretrained` imagenet | coco) the
     libraries' published weights, fetched into their caches once (see rpsdet/model/pretrained.py)."""
     if norm not in NORMS:
@@ -61,8 +69,10 @@ def build_effdet(arch: str, image_size: int, num_classes: int, norm: str = "grou
         missing, unexpected = model.backbone.load_state_dict(state, strict=False)
         loaded = len(state) - len(unexpected)
         if loaded == 0:
-            raise ValueError(f"{backbone_weights}: no tensor matches the {arch} backbone; is it a timm "
-                             f"{config.backbone_name} state dict?")
+            raise ValueError(
+                f"{backbone_weights}: no tensor matches the {arch} backbone; is it a timm "
+                f"{config.backbone_name} state dict?"
+            )
     if norm == "group":
         swap_batchnorm_for_groupnorm(model)
     elif norm == "frozen_batch":

@@ -5,6 +5,7 @@ no per-op Python dispatch; `bench/bench_speed.py`). Only the network is exported
 NMS stay in PyTorch (rpsdet/model/predict.py), so both backends share one post-processing path.
 An exported file is cached under a key made of the checkpoint's bytes, so it is built once and never downloaded.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,8 +53,16 @@ def export_onnx(model: nn.Module, image_size: int, path: Path) -> Path:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript-based exporter is chatty about deprecation
-            torch.onnx.export(model, (x,), str(tmp), opset_version=OPSET, input_names=["images"], output_names=names,
-                              dynamic_axes={n: {0: "batch"} for n in ["images", *names]}, dynamo=False)
+            torch.onnx.export(
+                model,
+                (x,),
+                str(tmp),
+                opset_version=OPSET,
+                input_names=["images"],
+                output_names=names,
+                dynamic_axes={n: {0: "batch"} for n in ["images", *names]},
+                dynamo=False,
+            )
         with torch.inference_mode():
             expected = [t.numpy() for level in model(x) for t in level]
         got = OnnxNet(tmp, torch.get_num_threads()).run(x.numpy())
@@ -92,4 +101,4 @@ class OnnxNet:
 
     def __call__(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         outs = [torch.from_numpy(o) for o in self.run(images.cpu().numpy())]
-        return outs[:self.levels], outs[self.levels:]
+        return outs[: self.levels], outs[self.levels :]

@@ -1,4 +1,5 @@
 """Letterbox + normalise: the one input transform shared by training, evaluation and serving."""
+
 from __future__ import annotations
 
 import os

@@ -10,6 +10,7 @@ the files in:
   the class head reset to our classes.
 A missing file never falls back to random weights: it is a one-line error naming the file, its URL and the cache path.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,15 +51,18 @@ class WeightsSource:
         return PretrainedWeightsMissing(
             f"train.pretrained: {pretrained} needs {self.file} ({self.what}) from {self.url}, which is not in "
             f"{self.cache_path} and could not be downloaded ({reason}); copy the file there, run once with "
-            f"internet, or set train.pretrained: synthetic or none")
+            f"internet, or set train.pretrained: synthetic or none"
+        )
 
 
 def coco_source(arch: str) -> WeightsSource:
     """effdet's COCO checkpoint for `arch`, as torch.hub caches it ($TORCH_HOME/hub/checkpoints/<file>)."""
     url = effdet_config(arch).url
     if not url:
-        raise ValueError(f"train.pretrained: coco: effdet publishes no COCO weights for {arch}; pick an arch that "
-                         f"has them (efficientdet_d0, tf_efficientdet_lite0, ...)")
+        raise ValueError(
+            f"train.pretrained: coco: effdet publishes no COCO weights for {arch}; pick an arch that "
+            f"has them (efficientdet_d0, tf_efficientdet_lite0, ...)"
+        )
     name = os.path.basename(urlparse(url).path)
     return WeightsSource(f"effdet's COCO-trained {arch}", name, url, Path(torch.hub.get_dir()) / "checkpoints" / name)
 
@@ -67,11 +71,20 @@ def imagenet_source(arch: str) -> WeightsSource:
     """timm's ImageNet weights for `arch`'s backbone, as the Hugging Face hub caches them."""
     backbone, repo = _imagenet_repo(arch)
     cached = try_to_load_from_cache(repo, HF_WEIGHTS_FILE)
-    path = Path(cached) if isinstance(cached, str) else (
-        Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo, repo_type="model") / "snapshots" / "<commit>"
-        / HF_WEIGHTS_FILE)
-    return WeightsSource(f"timm's ImageNet {backbone}, hub repo {repo}", HF_WEIGHTS_FILE,
-                         hf_hub_url(repo, HF_WEIGHTS_FILE), path)
+    path = (
+        Path(cached)
+        if isinstance(cached, str)
+        else (
+            Path(constants.HF_HUB_CACHE)
+            / repo_folder_name(repo_id=repo, repo_type="model")
+            / "snapshots"
+            / "<commit>"
+            / HF_WEIGHTS_FILE
+        )
+    )
+    return WeightsSource(
+        f"timm's ImageNet {backbone}, hub repo {repo}", HF_WEIGHTS_FILE, hf_hub_url(repo, HF_WEIGHTS_FILE), path
+    )
 
 
 def fetch(pretrained: str, arch: str) -> Path | None:
@@ -111,8 +124,10 @@ def effdet_with_library_weights(config: DictConfig, num_classes: int, pretrained
         return EfficientDet(config, pretrained_backbone=True)  # timm loads the backbone from the hub cache
     except (RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError, SafetensorError) as exc:
         # a truncated or foreign file (torch.load, safetensors, load_state_dict): name it, never use random weights
-        raise ValueError(f"train.pretrained: {pretrained}: {path} does not load into {config.name} "
-                         f"({_short(exc)}); delete it so it is fetched again") from None
+        raise ValueError(
+            f"train.pretrained: {pretrained}: {path} does not load into {config.name} "
+            f"({_short(exc)}); delete it so it is fetched again"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -134,7 +149,8 @@ def start_point(pretrained: str, init_from: str | None) -> StartPoint:
         if not SYNTHETIC_CHECKPOINT.is_file():
             raise PretrainedWeightsMissing(
                 f"train.pretrained: synthetic starts from {SYNTHETIC_CHECKPOINT} (the pretrain stage's model), which "
-                f"does not exist: run `dvc repro pretrain`, or set train.pretrained: none")
+                f"does not exist: run `dvc repro pretrain`, or set train.pretrained: none"
+            )
         return StartPoint(checkpoint=SYNTHETIC_CHECKPOINT)
     return StartPoint(weights=pretrained)
 
@@ -145,11 +161,15 @@ def check_start(pretrained: str, norm: str, init_from: str | None, backbone_weig
         raise ValueError(f"train.pretrained must be one of {PRETRAINED}, got {pretrained!r}")
     library = pretrained in LIBRARY_WEIGHTS and not init_from
     if library and norm == "group":
-        raise ValueError(f"train.pretrained: {pretrained} loads BatchNorm weights, which train.norm: group would "
-                         f"discard: use train.norm: frozen_batch (CPU-sized batches) or batch")
+        raise ValueError(
+            f"train.pretrained: {pretrained} loads BatchNorm weights, which train.norm: group would "
+            f"discard: use train.norm: frozen_batch (CPU-sized batches) or batch"
+        )
     if norm == "frozen_batch" and not (library or init_from or backbone_weights or pretrained == "synthetic"):
-        raise ValueError("train.norm: frozen_batch keeps pretrained BatchNorm statistics fixed, but nothing "
-                         "pretrained is loaded: set train.pretrained: imagenet or coco, or use train.norm: group")
+        raise ValueError(
+            "train.norm: frozen_batch keeps pretrained BatchNorm statistics fixed, but nothing "
+            "pretrained is loaded: set train.pretrained: imagenet or coco, or use train.norm: group"
+        )
 
 
 def effdet_config(arch: str) -> DictConfig:

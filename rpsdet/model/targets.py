@@ -1,10 +1,13 @@
 """Translate the project's xyxy / 0-based boxes into effdet's training targets (yxyx, 1-based, -1 padded)."""
+
 from __future__ import annotations
 
 import torch
 
 
-def to_effdet_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], image_size: int) -> dict[str, torch.Tensor]:
+def to_effdet_targets(
+    boxes: list[torch.Tensor], labels: list[torch.Tensor], image_size: int
+) -> dict[str, torch.Tensor]:
     """Batch targets for `DetBenchTrain`.
 
     boxes[i]: (N_i, 4) xyxy in network-input pixels; labels[i]: (N_i,) 0-based class ids.

@@ -2,6 +2,7 @@
 
 `--model` is resolved by rpsdet.registry.versions.resolve_model, the same DVC/GTO lookup `serve` and `evaluate` use.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,19 +92,30 @@ def _export_model(args: argparse.Namespace) -> int:
         size = path.stat().st_size
         print(f"{path}  {size / 2**20:.1f} MiB" if size >= 2**20 else f"{path}  {size / 2**10:.1f} KiB")
     meta = result.metadata
-    print(f"inputs: images uint8 {meta['inputs']['images']['shape']} RGB letterboxed, original_size (width, height)\n"
-          f"outputs: boxes (original pixels), scores, labels ({', '.join(meta['class_names'])}): keep score > conf\n"
-          "README 'Predict and export' has the lines that run it without rpsdet")
+    print(
+        f"inputs: images uint8 {meta['inputs']['images']['shape']} RGB letterboxed, original_size (width, height)\n"
+        f"outputs: boxes (original pixels), scores, labels ({', '.join(meta['class_names'])}): keep score > conf\n"
+        "README 'Predict and export' has the lines that run it without rpsdet"
+    )
     return 0
 
 
 def add_predict_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="detect hands in images, folders, glob patterns or videos; draw and list them",
-                       **examples("rpsdet predict ~/Pictures/hands --model prod",
-                                  "rpsdet predict 'shots/*.jpg' clip.mp4 --model v0.1.0 --conf 0.5 --out /tmp/pred",
-                                  "rpsdet predict photo.jpg --model models/round2/model.pt"))
-    p.add_argument("source", nargs="+", help="image files, folders (searched recursively), quoted glob patterns "
-                                             "('photos/*.jpg') or video files (.mp4 .avi .mov ...)")
+    p = sub.add_parser(
+        "predict",
+        help="detect hands in images, folders, glob patterns or videos; draw and list them",
+        **examples(
+            "rpsdet predict ~/Pictures/hands --model prod",
+            "rpsdet predict 'shots/*.jpg' clip.mp4 --model v0.1.0 --conf 0.5 --out /tmp/pred",
+            "rpsdet predict photo.jpg --model models/round2/model.pt",
+        ),
+    )
+    p.add_argument(
+        "source",
+        nargs="+",
+        help="image files, folders (searched recursively), quoted glob patterns "
+        "('photos/*.jpg') or video files (.mp4 .avi .mov ...)",
+    )
     p.add_argument("--model", default="prod", help="a stage (default prod), a version (v0.1.0) or a checkpoint file")
     p.add_argument("--conf", type=float, help="score threshold (params predict.conf, default 0.4)")
     p.add_argument("--out", help="a new or empty folder (default predict_runs/<name>@<version> or <file stem>)")
@@ -112,15 +124,23 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", default="params.yaml", help="predict.* settings come from here if it exists")
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("export-model", help="write a model as one ONNX or OpenVINO file that runs without rpsdet",
-                       **examples("rpsdet export-model --format onnx --model prod",
-                                  "rpsdet export-model --format openvino --model v0.1.0 --out /tmp/rps/model.xml",
-                                  "rpsdet export-model --format onnx --model models/round2/model.pt --min-score 0.1"))
+    p = sub.add_parser(
+        "export-model",
+        help="write a model as one ONNX or OpenVINO file that runs without rpsdet",
+        **examples(
+            "rpsdet export-model --format onnx --model prod",
+            "rpsdet export-model --format openvino --model v0.1.0 --out /tmp/rps/model.xml",
+            "rpsdet export-model --format onnx --model models/round2/model.pt --min-score 0.1",
+        ),
+    )
     p.add_argument("--format", choices=("onnx", "openvino"), required=True)
     p.add_argument("--model", default="prod", help="a stage (default prod), a version (v0.1.0) or a checkpoint file")
     p.add_argument("--out", help="the .onnx or .xml file (default exports/<name>@<version>/model.onnx|.xml)")
-    p.add_argument("--min-score", type=float,
-                   help="candidates at or below it skip NMS inside the graph (params export_model.min_score, 0.05)")
+    p.add_argument(
+        "--min-score",
+        type=float,
+        help="candidates at or below it skip NMS inside the graph (params export_model.min_score, 0.05)",
+    )
     p.add_argument("--name", default="model", help="artifact name (default model)")
     p.add_argument("--repo", default=".", help="the git + DVC repository holding the registry")
     p.add_argument("--params", default="params.yaml", help="export_model.* settings come from here if it exists")

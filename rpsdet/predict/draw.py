@@ -1,4 +1,5 @@
 """Boxes and labels drawn onto a frame, one colour per class; line width and text grow with the image."""
+
 from __future__ import annotations
 
 import cv2
@@ -24,6 +25,7 @@ def draw_detections(rgb: np.ndarray, detections: list[Detection], names: list[st
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
         top = max(0, y1 - th - base)
         cv2.rectangle(out, (x1, top), (x1 + tw, top + th + base), colour, -1)
-        cv2.putText(out, text, (x1, top + th), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), thickness,
-                    cv2.LINE_AA)
+        cv2.putText(
+            out, text, (x1, top + th), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), thickness, cv2.LINE_AA
+        )
     return out

@@ -3,6 +3,7 @@
 Outputs in one folder: images/ and videos/ with boxes drawn, results.json (COCO results: image_id, category_id,
 bbox [x, y, w, h], score) and summary.csv (one row per image or video frame, plus one per skipped input).
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,9 +40,11 @@ class PredictReport:
         found = sum(self.per_class.values())
         classes = ", ".join(f"{n} {self.per_class[i]}" for i, n in enumerate(self.class_names))
         rate = (self.images + self.frames) / self.seconds if self.seconds else 0.0
-        return (f"{_count(self.images, 'image')}, {_count(self.videos, 'video')} ({self.frames} frames) in "
-                f"{self.seconds:.1f} s ({rate:.1f} images/s): {_count(found, 'detection')} ({classes}) at conf "
-                f"{self.conf}; {len(self.skipped)} skipped; written to {self.out}/")
+        return (
+            f"{_count(self.images, 'image')}, {_count(self.videos, 'video')} ({self.frames} frames) in "
+            f"{self.seconds:.1f} s ({rate:.1f} images/s): {_count(found, 'detection')} ({classes}) at conf "
+            f"{self.conf}; {len(self.skipped)} skipped; written to {self.out}/"
+        )
 
 
 def _count(n: int, noun: str) -> str:
@@ -57,18 +60,29 @@ class _Outputs:
         self.rows: list[dict] = []
         self.predicted = 0  # image ids run 1..N over predicted images and frames, in input order
 
-    def add(self, source: Path, frame: int | None, shape: tuple[int, ...], detections: list[Detection],
-            output: str) -> None:
+    def add(
+        self, source: Path, frame: int | None, shape: tuple[int, ...], detections: list[Detection], output: str
+    ) -> None:
         self.predicted += 1
         image_id = self.predicted
         self.results.extend(detections_to_coco(image_id, detections))
         counts = Counter(d.label for d in detections)
         self.report.per_class.update(counts)
-        self.rows.append({"image_id": image_id, "source": str(source), "frame": "" if frame is None else frame,
-                          "width": shape[1], "height": shape[0], "status": "ok", "detections": len(detections),
-                          **{n: counts[i] for i, n in enumerate(self.report.class_names)},
-                          "max_score": round(max((d.score for d in detections), default=0.0), 4),
-                          "output": output, "error": ""})
+        self.rows.append(
+            {
+                "image_id": image_id,
+                "source": str(source),
+                "frame": "" if frame is None else frame,
+                "width": shape[1],
+                "height": shape[0],
+                "status": "ok",
+                "detections": len(detections),
+                **{n: counts[i] for i, n in enumerate(self.report.class_names)},
+                "max_score": round(max((d.score for d in detections), default=0.0), 4),
+                "output": output,
+                "error": "",
+            }
+        )
 
     def skip(self, skipped: Skipped) -> None:
         self.report.skipped.append(skipped)
@@ -76,8 +90,19 @@ class _Outputs:
 
     def write(self) -> None:
         write_json(self.out / "results.json", self.results)
-        fields = ["image_id", "source", "frame", "width", "height", "status", "detections", *self.report.class_names,
-                  "max_score", "output", "error"]
+        fields = [
+            "image_id",
+            "source",
+            "frame",
+            "width",
+            "height",
+            "status",
+            "detections",
+            *self.report.class_names,
+            "max_score",
+            "output",
+            "error",
+        ]
         with open(self.out / "summary.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fields, restval="")
             writer.writeheader()
@@ -89,16 +114,27 @@ def _save_image(rgb: np.ndarray, path: Path) -> None:
     Image.fromarray(rgb).save(path, **({"quality": 90} if path.suffix.lower() in (".jpg", ".jpeg") else {}))
 
 
-def predict_inputs(detector: Detector, inputs: list[Input], skipped: list[Skipped], out: Path, conf: float,
-                   batch_size: int = 8, progress: bool | None = None) -> PredictReport:
+def predict_inputs(
+    detector: Detector,
+    inputs: list[Input],
+    skipped: list[Skipped],
+    out: Path,
+    conf: float,
+    batch_size: int = 8,
+    progress: bool | None = None,
+) -> PredictReport:
     """Predict every input in order; unreadable ones are skipped and listed. progress None = a bar on a TTY only."""
     started = time.perf_counter()
     report = PredictReport(Path(out), conf, detector.class_names)
     outputs = _Outputs(Path(out), report)
     for s in skipped:
         outputs.skip(s)
-    bar = tqdm(total=sum(i.kind == "image" for i in inputs), unit="img", dynamic_ncols=True,
-               disable=None if progress is None else not progress)
+    bar = tqdm(
+        total=sum(i.kind == "image" for i in inputs),
+        unit="img",
+        dynamic_ncols=True,
+        disable=None if progress is None else not progress,
+    )
     pending: list[tuple[Input, np.ndarray]] = []
 
     def flush() -> None:
@@ -129,8 +165,9 @@ def predict_inputs(detector: Detector, inputs: list[Input], skipped: list[Skippe
     return report
 
 
-def _predict_video(detector: Detector, item: Input, out: Path, conf: float, batch_size: int, outputs: _Outputs,
-                   bar: tqdm) -> None:
+def _predict_video(
+    detector: Detector, item: Input, out: Path, conf: float, batch_size: int, outputs: _Outputs, bar: tqdm
+) -> None:
     """Frame by frame, batched; writes videos/<name>.mp4 with the boxes drawn (same size and frame rate)."""
     try:
         video = Video(item.path)
@@ -150,8 +187,9 @@ def _predict_video(detector: Detector, item: Input, out: Path, conf: float, batc
             if writer is None:
                 path = out / name
                 path.parent.mkdir(parents=True, exist_ok=True)
-                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), video.fps,
-                                         (rgb.shape[1], rgb.shape[0]))
+                writer = cv2.VideoWriter(
+                    str(path), cv2.VideoWriter_fourcc(*"mp4v"), video.fps, (rgb.shape[1], rgb.shape[0])
+                )
                 if not writer.isOpened():
                     raise OSError(f"OpenCV cannot write {path} (mp4v codec)")
             writer.write(cv2.cvtColor(draw_detections(rgb, dets, detector.class_names), cv2.COLOR_RGB2BGR))

@@ -4,6 +4,7 @@ Every path a user names ends up either as an input or as a `Skipped` entry with 
 listed, a file that is neither an image nor a video, an image that does not decode, a video OpenCV cannot open):
 nothing is dropped silently and nothing stops the run halfway.
 """
+
 from __future__ import annotations
 
 import glob
@@ -47,6 +48,7 @@ def _kind(path: Path) -> str | None:
 
 def _walk(folder: Path, skipped: list[Skipped]) -> list[Path]:
     """Every file under `folder`, sorted; a subfolder that cannot be listed is reported, not skipped silently."""
+
     def unlistable(err: OSError) -> None:
         skipped.append(Skipped(str(err.filename), f"cannot list this folder ({err.strerror}): check its permissions"))
 
@@ -74,8 +76,13 @@ def expand_sources(sources: list[str]) -> tuple[list[Input], list[Skipped]]:
         for file, name in found:
             kind = _kind(file)
             if kind is None:
-                skipped.append(Skipped(str(file), f"not an image ({' '.join(IMAGE_SUFFIXES)}) or a video "
-                                                  f"({' '.join(VIDEO_SUFFIXES)}) by its extension"))
+                skipped.append(
+                    Skipped(
+                        str(file),
+                        f"not an image ({' '.join(IMAGE_SUFFIXES)}) or a video "
+                        f"({' '.join(VIDEO_SUFFIXES)}) by its extension",
+                    )
+                )
                 continue
             inputs.append(Input(file, kind, _unique(name, taken)))
     return inputs, skipped

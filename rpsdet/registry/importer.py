@@ -4,6 +4,7 @@ The file is checked (it loads, its classes are ours), copied under `models/impor
 as an artifact in `models/imported/dvc.yaml` (DVC name `models/imported:<name>`) with where it came from, so it can
 be published, served and evaluated like a pipeline-trained model without touching the root dvc.yaml.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -58,13 +59,22 @@ def import_checkpoint(repo: Path, source: Path, name: str) -> dict[str, Any]:
     target = folder / f"{name}.pt"
     shutil.copyfile(source, target)
     Repo(str(repo)).add(str(target))
-    meta = {"source": str(source), "sha256": _sha256(target), "imported_at": dt.datetime.now(dt.UTC).isoformat(
-        timespec="seconds"), "arch": cfg["arch"], "image_size": cfg["image_size"]}
+    meta = {
+        "source": str(source),
+        "sha256": _sha256(target),
+        "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "arch": cfg["arch"],
+        "image_size": cfg["image_size"],
+    }
     declared_file = folder / "dvc.yaml"
     declared = yaml.safe_load(declared_file.read_text()) if declared_file.is_file() else {}
     declared = declared or {}
-    declared.setdefault("artifacts", {})[name] = {"path": target.name, "type": "model",
-                                                  "desc": f"imported from {source}", "meta": meta}
+    declared.setdefault("artifacts", {})[name] = {
+        "path": target.name,
+        "type": "model",
+        "desc": f"imported from {source}",
+        "meta": meta,
+    }
     with atomic_write(declared_file, encoding="utf-8") as fh:
         fh.write(yaml.safe_dump(declared, sort_keys=False, allow_unicode=True))
     return {"name": f"{IMPORT_DIR.as_posix()}:{name}", "path": str(target), **meta}

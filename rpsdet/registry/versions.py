@@ -4,6 +4,7 @@ A version is an annotated git tag `<name>@vX.Y.Z` on a commit; its message holds
 published with. A stage (`dev`, `prod`) is a GTO assignment tag. Resolving a version or stage to a file goes through
 DVC (`dvc.api.artifacts_show` + `dvc.api.open` at that commit), never through a hard-coded path.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,14 +30,23 @@ def declared_artifacts(repo: Path) -> dict[str, dict[str, Any]]:
 
 
 def _uncommitted(repo: Path, paths: list[str]) -> list[str]:
-    out = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=repo, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["git", "status", "--porcelain", "--", *paths], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
     return [line[3:] for line in out.splitlines()]
 
 
-def publish(repo: Path, name: str, version: str | None = None, bump: str = "patch", stage: str | None = None,
-            metrics_file: Path | None = None, params: dict[str, Any] | None = None, source: str | None = None,
-            extra_paths: list[str] | None = None) -> dict[str, Any]:
+def publish(
+    repo: Path,
+    name: str,
+    version: str | None = None,
+    bump: str = "patch",
+    stage: str | None = None,
+    metrics_file: Path | None = None,
+    params: dict[str, Any] | None = None,
+    source: str | None = None,
+    extra_paths: list[str] | None = None,
+) -> dict[str, Any]:
     """Register HEAD's model as a new version (recording metrics and params) and optionally assign a stage."""
     import gto.api
 
@@ -47,14 +57,22 @@ def publish(repo: Path, name: str, version: str | None = None, bump: str = "patc
     checked = ["dvc.yaml", "dvc.lock", *(extra_paths or []), *([str(metrics_file)] if metrics else [])]
     dirty = _uncommitted(repo, checked)
     if dirty:
-        raise ValueError(f"uncommitted changes in {', '.join(dirty)}: commit them first, so the version points at "
-                         f"exactly this model")
-    message = json.dumps({"metrics": {k: metrics[k] for k in KEY_METRICS if k in metrics},
-                          "params": params or {}, **({"source": source} if source else {})}, sort_keys=True)
+        raise ValueError(
+            f"uncommitted changes in {', '.join(dirty)}: commit them first, so the version points at exactly this model"
+        )
+    message = json.dumps(
+        {
+            "metrics": {k: metrics[k] for k in KEY_METRICS if k in metrics},
+            "params": params or {},
+            **({"source": source} if source else {}),
+        },
+        sort_keys=True,
+    )
     first = not any(row["name"] == name for row in list_versions(repo))  # GTO starts at v0.0.1 without a bump
     try:
-        registered = gto.api.register(repo, name, "HEAD", version=version, message=message,
-                                      **({} if version or first else {f"bump_{bump}": True})).version
+        registered = gto.api.register(
+            repo, name, "HEAD", version=version, message=message, **({} if version or first else {f"bump_{bump}": True})
+        ).version
         if stage:
             gto.api.assign(repo, name, stage, version=registered)
     except GTOException as exc:
@@ -75,10 +93,17 @@ def list_versions(repo: Path) -> list[dict[str, Any]]:
                 recorded = json.loads(v["registrations"][0]["message"])
             except (ValueError, TypeError):
                 recorded = {}
-            rows.append({"name": name, "version": v["version"], "commit": v["commit_hexsha"][:8],
-                         "created": v["created_at"].isoformat(timespec="seconds"),
-                         "stages": sorted(s["stage"] for s in v.get("stages", []) if s.get("is_active")),
-                         "metrics": recorded.get("metrics", {}), "source": recorded.get("source")})
+            rows.append(
+                {
+                    "name": name,
+                    "version": v["version"],
+                    "commit": v["commit_hexsha"][:8],
+                    "created": v["created_at"].isoformat(timespec="seconds"),
+                    "stages": sorted(s["stage"] for s in v.get("stages", []) if s.get("is_active")),
+                    "metrics": recorded.get("metrics", {}),
+                    "source": recorded.get("source"),
+                }
+            )
     return rows
 
 
@@ -86,12 +111,15 @@ def version_in_stage(repo: Path, name: str, stage: str) -> str:
     for row in list_versions(repo):
         if row["name"] == name and stage in row["stages"]:
             return row["version"]
-    raise ValueError(f"no version of {name!r} is in stage {stage!r}: assign one with "
-                     f"`rpsdet publish --name {name} --stage {stage}` (see `rpsdet models`)")
+    raise ValueError(
+        f"no version of {name!r} is in stage {stage!r}: assign one with "
+        f"`rpsdet publish --name {name} --stage {stage}` (see `rpsdet models`)"
+    )
 
 
-def resolve(repo: Path, name: str, version: str | None = None, stage: str | None = None,
-            cache_dir: Path | None = None) -> tuple[Path, str]:
+def resolve(
+    repo: Path, name: str, version: str | None = None, stage: str | None = None, cache_dir: Path | None = None
+) -> tuple[Path, str]:
     """The checkpoint file of a version or stage, read through DVC at its commit; returns (file, version)."""
     import dvc.api
 
@@ -103,8 +131,10 @@ def resolve(repo: Path, name: str, version: str | None = None, stage: str | None
         raise ValueError(f"cannot find {name} {version} in {repo}: {exc}") from None
     target = (cache_dir or repo / ".rpsdet" / "models") / f"{name.replace('/', '_').replace(':', '_')}@{version}.pt"
     if not target.is_file():  # a unique temporary file per writer: two processes resolving at once cannot mix
-        with dvc.api.open(found["path"], repo=str(repo), rev=found["rev"], mode="rb") as src, \
-                atomic_write(target, "wb") as dst:
+        with (
+            dvc.api.open(found["path"], repo=str(repo), rev=found["rev"], mode="rb") as src,
+            atomic_write(target, "wb") as dst,
+        ):
             while chunk := src.read(2**20):
                 dst.write(chunk)
     return target, version

@@ -5,6 +5,7 @@ first: an unauthenticated, oversized, mistyped, undecodable, over-rate or unknow
 model. (No `from __future__ import annotations` here: FastAPI must see real types on the ingress methods, which
 Serve rebinds outside this module's namespace.)
 """
+
 import asyncio
 import logging
 import time
@@ -24,7 +25,7 @@ from rpsdet.model.device import set_threads
 from rpsdet.model.predict import Detection, Detector
 from rpsdet.serve.auth import MAX_NAME, MAX_PASSWORD, AuthError, LoginGuard, TokenSigner, UserStore
 from rpsdet.serve.config import ServeConfig
-from rpsdet.serve.limits import DecodedImage, Refused, RateLimiter, check_content_type, decode_image, pillow_formats
+from rpsdet.serve.limits import DecodedImage, RateLimiter, Refused, check_content_type, decode_image, pillow_formats
 from rpsdet.serve.models import ServedModel
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -33,16 +34,20 @@ LOGIN_BODY_BYTES = 4096  # a login is two short strings: a bigger body is refuse
 # The page loads only its own script and style files and talks only to this origin; no page may frame it.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: "
-                               "data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
-                               "frame-ancestors 'none'",
+    "data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
 
 log = logging.getLogger("ray.serve")
-api = FastAPI(title="rpsdet", version="1", description="Rock / paper / scissors hand detection. Log in at "
-              "`POST /api/v1/login`, then send `Authorization: Bearer <token>`.")
+api = FastAPI(
+    title="rpsdet",
+    version="1",
+    description="Rock / paper / scissors hand detection. Log in at "
+    "`POST /api/v1/login`, then send `Authorization: Bearer <token>`.",
+)
 bearer = HTTPBearer(auto_error=False, description="the token from POST /api/v1/login")
 
 
@@ -129,8 +134,9 @@ def load_detector(model: ServedModel, device: str, backend: str, batch_sizes: tu
 class Ingress:
     """One hop: the replica that checks a request also holds every served model version and runs it."""
 
-    async def __init__(self, models: list[ServedModel], config: ServeConfig, secret: bytes, device: str,
-                       max_batch_size: int):
+    async def __init__(
+        self, models: list[ServedModel], config: ServeConfig, secret: bytes, device: str, max_batch_size: int
+    ):
         self.cfg = config
         self.limits = config.limits
         self.users = UserStore(Path(config.users_file))
@@ -151,15 +157,18 @@ class Ingress:
         self._batched.set_max_batch_size(max_batch_size)
         self._batched.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
         # Which replica on which Ray node answered: lets users (and the cluster test) see the load spread.
-        self.replica = {"id": serve.get_replica_context().replica_id.unique_id,
-                        "node": ray.get_runtime_context().get_node_id()}
+        self.replica = {
+            "id": serve.get_replica_context().replica_id.unique_id,
+            "node": ray.get_runtime_context().get_node_id(),
+        }
         for model_id in self.models:  # every version loaded and warm before the replica takes traffic
             await self.detector(model_id)
 
     @serve.multiplexed(max_num_models_per_replica=-1)  # only served ids get here (others are 404): all stay loaded
     async def detector(self, model_id: str) -> Detector:
-        return await asyncio.to_thread(load_detector, self.models[model_id], self.device, self.cfg.backend,
-                                       (1, self.max_batch_size))
+        return await asyncio.to_thread(
+            load_detector, self.models[model_id], self.device, self.cfg.backend, (1, self.max_batch_size)
+        )
 
     def _user(self, credentials: HTTPAuthorizationCredentials | None) -> str:
         if credentials is None or not credentials.credentials:
@@ -171,8 +180,9 @@ class Ingress:
         served one. Called only after the token is checked: a stranger learns nothing about what is served."""
         model_id = asked or serve.get_multiplexed_model_id() or self.default_id
         if model_id not in self.models:
-            raise Refused(404, f"model {model_id!r} is not served here; served: {', '.join(self.models)} "
-                               "(GET /api/v1/models)")
+            raise Refused(
+                404, f"model {model_id!r} is not served here; served: {', '.join(self.models)} (GET /api/v1/models)"
+            )
         return self.models[model_id]
 
     async def _predict(self, detector: Detector, pixels: np.ndarray) -> tuple[list[Detection], float, int]:
@@ -193,8 +203,9 @@ class Ingress:
         out: list[tuple[list[Detection], float, int]] = [([], 0.0, 0)] * len(items)
         for indices in groups.values():
             started = time.perf_counter()
-            results = await asyncio.to_thread(items[indices[0]][0].predict, [items[i][1] for i in indices],
-                                              self.cfg.min_score)
+            results = await asyncio.to_thread(
+                items[indices[0]][0].predict, [items[i][1] for i in indices], self.cfg.min_score
+            )
             model_ms = 1000 * (time.perf_counter() - started)
             for i, detections in zip(indices, results):
                 out[i] = (detections, model_ms, len(indices))
@@ -205,8 +216,12 @@ class Ingress:
         """Liveness of the replica (does not run a model); the default version."""
         return {"status": "ok", "model_version": self.default_id}
 
-    @api.post("/api/v1/login", openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": Login.model_json_schema()}}}})
+    @api.post(
+        "/api/v1/login",
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": Login.model_json_schema()}}}
+        },
+    )
     async def login(self, request: Request) -> dict[str, Any]:
         """JSON {username, password} -> a bearer token. Limits: `logins_per_minute` per client address, and
         `login_failures_before_lockout` wrong passwords lock that name for that address only."""
@@ -215,13 +230,19 @@ class Ingress:
         try:
             body = Login.model_validate_json(await read_body(request, LOGIN_BODY_BYTES))
         except ValidationError:
-            raise Refused(400, f"send JSON {{\"username\": ..., \"password\": ...}}: a name of 1-{MAX_NAME} and a "
-                          f"password of 1-{MAX_PASSWORD} characters") from None
+            raise Refused(
+                400,
+                f'send JSON {{"username": ..., "password": ...}}: a name of 1-{MAX_NAME} and a '
+                f"password of 1-{MAX_PASSWORD} characters",
+            ) from None
         key = (body.username, address)
         wait = self.guard.retry_after(key)
         if wait > 0:
-            raise Refused(429, f"too many failed logins for {body.username!r}: try again in {wait:.0f} s",
-                          {"Retry-After": str(int(wait) + 1)})
+            raise Refused(
+                429,
+                f"too many failed logins for {body.username!r}: try again in {wait:.0f} s",
+                {"Retry-After": str(int(wait) + 1)},
+            )
         async with self.password_checks:
             ok = await asyncio.to_thread(self.users.check, body.username, body.password)
         if not ok:
@@ -236,17 +257,24 @@ class Ingress:
         return {"token": token, "token_type": "bearer", "expires_at": expires, "user": body.username}
 
     @api.get("/api/v1/models")
-    async def models_served(self, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
-                            ) -> dict[str, Any]:
+    async def models_served(self, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict[str, Any]:
         """Every served version, the default (used when a request names none) first."""
         self._user(credentials)
         return {"models": [m.public() for m in self.models.values()], "default": self.default_id}
 
     @api.post("/api/v1/detect")
-    async def detect(self, request: Request, score_threshold: float | None = None,
-                     model: str | None = Query(None, max_length=64, description="a served version, e.g. v0.1.0 "
-                                               "(or header serve-multiplexed-model-id); default: the first served"),
-                     credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict[str, Any]:
+    async def detect(
+        self,
+        request: Request,
+        score_threshold: float | None = None,
+        model: str | None = Query(
+            None,
+            max_length=64,
+            description="a served version, e.g. v0.1.0 "
+            "(or header serve-multiplexed-model-id); default: the first served",
+        ),
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    ) -> dict[str, Any]:
         """Send an image as the raw body (Content-Type image/jpeg, ...) or as a multipart file field."""
         started = time.perf_counter()
         user = self._user(credentials)
@@ -255,16 +283,31 @@ class Ingress:
         body = await read_body(request, self.limits.max_body_bytes)
         data = await image_from_body(request, body, self.limits.content_types)
         async with self.decodes:  # bounds decode memory per ingress replica
-            image: DecodedImage = await asyncio.to_thread(decode_image, data, self.limits.max_pixels,
-                                                          self.limits.max_side, self.formats)
+            image: DecodedImage = await asyncio.to_thread(
+                decode_image, data, self.limits.max_pixels, self.limits.max_side, self.formats
+            )
         found, model_ms, batch_size = await self._predict(await self.detector(served.model_id), image.pixels)
         threshold = self.cfg.score_threshold if score_threshold is None else score_threshold
-        detections = [{"box": [round(v / image.scale, 1) for v in d.box], "label": served.class_names[d.label],
-                       "class_id": d.label, "score": round(d.score, 4)} for d in found if d.score >= threshold]
-        return {"detections": detections, "image": {"width": image.width, "height": image.height},
-                "model": {"name": served.name, "version": served.version}, "score_threshold": threshold,
-                "batch_size": batch_size, "model_ms": round(model_ms, 1), "replica": self.replica,
-                "server_ms": round(1000 * (time.perf_counter() - started), 1)}
+        detections = [
+            {
+                "box": [round(v / image.scale, 1) for v in d.box],
+                "label": served.class_names[d.label],
+                "class_id": d.label,
+                "score": round(d.score, 4),
+            }
+            for d in found
+            if d.score >= threshold
+        ]
+        return {
+            "detections": detections,
+            "image": {"width": image.width, "height": image.height},
+            "model": {"name": served.name, "version": served.version},
+            "score_threshold": threshold,
+            "batch_size": batch_size,
+            "model_ms": round(model_ms, 1),
+            "replica": self.replica,
+            "server_ms": round(1000 * (time.perf_counter() - started), 1),
+        }
 
     @api.get("/", include_in_schema=False)
     async def page(self) -> FileResponse:

@@ -6,6 +6,7 @@ ingress replica with the same secret can check them without shared state, and re
 password revokes their tokens. Failed logins are slowed down and then locked out per (user name, client address):
 a stranger cannot lock a user out from another address.
 """
+
 from __future__ import annotations
 
 import base64
@@ -127,8 +128,9 @@ class TokenSigner:
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{payload}.{self._sign(payload)}", exp
 
-    def verify(self, token: str, now: float | None = None,
-               current_fingerprint: Callable[[str], str | None] | None = None) -> str:
+    def verify(
+        self, token: str, now: float | None = None, current_fingerprint: Callable[[str], str | None] | None = None
+    ) -> str:
         """The user name in a valid, unexpired token; AuthError otherwise. With `current_fingerprint`, a token
         of a removed user, or issued before a password change, is refused too."""
         payload, _, signature = token.partition(".")

@@ -1,4 +1,5 @@
 """`rpsdet serve` and `rpsdet users add|remove`: the command-line side of the serve package."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,11 @@ def _serve(args: argparse.Namespace) -> int:
     from rpsdet.serve.models import served_model
     from rpsdet.serve.runner import serve_until_interrupted
 
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("replicas", args.replicas),
-                                   ("num_gpus", args.num_gpus)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (("host", args.host), ("port", args.port), ("replicas", args.replicas), ("num_gpus", args.num_gpus))
+        if v is not None
+    }
     cfg = ServeConfig.from_params({**_serve_params(args.params), **overrides})
     if args.checkpoint:
         if args.stage or args.version:
@@ -78,12 +82,21 @@ def _gpus(text: str) -> str | float:
 
 
 def add_serve_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="serve model versions on Ray Serve: HTTP API + phone page (Ctrl-C stops)",
-                       **examples("rpsdet serve", "rpsdet serve --stage prod --stage dev --port 8080",
-                                  "rpsdet serve --version v0.1.0 --version v0.2.0 --replicas 2",
-                                  "rpsdet serve --checkpoint models/round2/model.pt --address auto"))
-    p.add_argument("--stage", action="append", help="serve the version in this GTO stage; repeat for several "
-                                                     "(default prod when no --version is given)")
+    p = sub.add_parser(
+        "serve",
+        help="serve model versions on Ray Serve: HTTP API + phone page (Ctrl-C stops)",
+        **examples(
+            "rpsdet serve",
+            "rpsdet serve --stage prod --stage dev --port 8080",
+            "rpsdet serve --version v0.1.0 --version v0.2.0 --replicas 2",
+            "rpsdet serve --checkpoint models/round2/model.pt --address auto",
+        ),
+    )
+    p.add_argument(
+        "--stage",
+        action="append",
+        help="serve the version in this GTO stage; repeat for several (default prod when no --version is given)",
+    )
     p.add_argument("--version", action="append", help="serve this registered version, e.g. v0.1.0; repeatable")
     p.add_argument("--checkpoint", help="serve one checkpoint file directly (no registry)")
     p.add_argument("--name", default="model", help="artifact name (default model)")
@@ -96,18 +109,25 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", default="params.yaml")
     p.set_defaults(func=_serve)
 
-    users = sub.add_parser("users", help="manage the users who may log in",
-                           **examples("rpsdet users add alice", "rpsdet users add bob --file /srv/rpsdet/users.json")
-                           ).add_subparsers(dest="users_command", required=True)
-    p = users.add_parser("add", help="add a user or change a password (asks twice)",
-                         **examples("rpsdet users add alice", "rpsdet users add bob --file /srv/rpsdet/users.json"))
+    users = sub.add_parser(
+        "users",
+        help="manage the users who may log in",
+        **examples("rpsdet users add alice", "rpsdet users add bob --file /srv/rpsdet/users.json"),
+    ).add_subparsers(dest="users_command", required=True)
+    p = users.add_parser(
+        "add",
+        help="add a user or change a password (asks twice)",
+        **examples("rpsdet users add alice", "rpsdet users add bob --file /srv/rpsdet/users.json"),
+    )
     p.add_argument("name")
     p.add_argument("--file", help="users file (default params serve.users_file)")
     p.add_argument("--params", default="params.yaml")
     p.set_defaults(func=_users_add)
-    p = users.add_parser("remove", help="remove a user; their tokens stop working at once",
-                         **examples("rpsdet users remove alice",
-                                    "rpsdet users remove bob --file /srv/rpsdet/users.json"))
+    p = users.add_parser(
+        "remove",
+        help="remove a user; their tokens stop working at once",
+        **examples("rpsdet users remove alice", "rpsdet users remove bob --file /srv/rpsdet/users.json"),
+    )
     p.add_argument("name")
     p.add_argument("--file", help="users file (default params serve.users_file)")
     p.add_argument("--params", default="params.yaml")

@@ -1,4 +1,5 @@
 """params.yaml `serve:` as typed settings, checked once so a typo fails at start, not at the first request."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -62,7 +63,7 @@ class ServeConfig:
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
-    def from_params(cls, params: dict[str, Any] | None) -> "ServeConfig":
+    def from_params(cls, params: dict[str, Any] | None) -> ServeConfig:
         params = dict(params or {})
         _check_keys("serve", params, cls)
         limits = dict(params.pop("limits", None) or {})
@@ -74,10 +75,20 @@ class ServeConfig:
         cfg = cls(**params, limits=Limits(**limits))
         if cfg.max_batch_size != "auto" and (not isinstance(cfg.max_batch_size, int) or cfg.max_batch_size < 1):
             raise ValueError(f"serve.max_batch_size must be 'auto' or an integer >= 1, got {cfg.max_batch_size!r}")
-        if min(cfg.replicas, cfg.threads_per_replica, cfg.ingress_max_ongoing_requests,
-               cfg.limits.concurrent_decodes, cfg.limits.logins_per_minute) < 1:
-            raise ValueError("serve.replicas, threads_per_replica, ingress_max_ongoing_requests, "
-                             "limits.concurrent_decodes and limits.logins_per_minute must be >= 1")
+        if (
+            min(
+                cfg.replicas,
+                cfg.threads_per_replica,
+                cfg.ingress_max_ongoing_requests,
+                cfg.limits.concurrent_decodes,
+                cfg.limits.logins_per_minute,
+            )
+            < 1
+        ):
+            raise ValueError(
+                "serve.replicas, threads_per_replica, ingress_max_ongoing_requests, "
+                "limits.concurrent_decodes and limits.logins_per_minute must be >= 1"
+            )
         if cfg.request_timeout_s <= 0:
             raise ValueError(f"serve.request_timeout_s must be > 0, got {cfg.request_timeout_s!r}")
         if cfg.backend not in BACKENDS:

@@ -1,4 +1,5 @@
 """Request refusals decided before any model work: size, content type, decodability, pixel count, rate."""
+
 from __future__ import annotations
 
 import io
@@ -49,8 +50,9 @@ class DecodedImage:
     decoded: tuple[int, int]  # pixels Pillow actually decoded: JPEG draft mode decodes at 1/2, 1/4 or 1/8
 
 
-def decode_image(data: bytes, max_pixels: int, max_side: int,
-                 formats: tuple[str, ...] = tuple(PILLOW_FORMATS.values())) -> DecodedImage:
+def decode_image(
+    data: bytes, max_pixels: int, max_side: int, formats: tuple[str, ...] = tuple(PILLOW_FORMATS.values())
+) -> DecodedImage:
     """Decode (truncated files fail here, not in the model), upright by EXIF, shrunk to `max_side`.
 
     Memory stays near the output size: the pixel count is checked from the header, a JPEG is decoded at the
@@ -83,8 +85,9 @@ def decode_image(data: bytes, max_pixels: int, max_side: int,
         raise Refused(400, f"cannot decode the image: the bytes are not {accepted}") from None
     except Exception as exc:  # Pillow raises many types for damaged pixels or EXIF; each is the sender's problem
         log.info("refused an undecodable upload: %s", type(exc).__name__)
-        raise Refused(400, f"cannot decode the image: its {accepted} data or EXIF metadata is damaged or "
-                      "truncated") from None
+        raise Refused(
+            400, f"cannot decode the image: its {accepted} data or EXIF metadata is damaged or truncated"
+        ) from None
     rotated = image.size != target
     width, height = (raw_height, raw_width) if rotated else (raw_width, raw_height)
     return DecodedImage(np.asarray(image), width, height, scale, decoded)

@@ -4,6 +4,7 @@ Read from the checkpoint's own config (no network is built), so the CLI can desc
 was asked for before Ray starts. The version is the model id clients choose with (`?model=` or Ray Serve's
 `serve-multiplexed-model-id` header).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -30,16 +31,32 @@ class ServedModel:
 
     def public(self) -> dict[str, Any]:
         """What /api/v1/models tells users (never the file path)."""
-        return {"id": self.model_id, "name": self.name, "version": self.version, "stage": self.stage,
-                "arch": self.arch, "image_size": self.image_size, "class_names": list(self.class_names),
-                "metrics": dict(self.metrics)}
+        return {
+            "id": self.model_id,
+            "name": self.name,
+            "version": self.version,
+            "stage": self.stage,
+            "arch": self.arch,
+            "image_size": self.image_size,
+            "class_names": list(self.class_names),
+            "metrics": dict(self.metrics),
+        }
 
 
-def served_model(checkpoint: Path, name: str, version: str, stage: str | None = None,
-                 metrics: dict[str, float] | None = None) -> ServedModel:
+def served_model(
+    checkpoint: Path, name: str, version: str, stage: str | None = None, metrics: dict[str, float] | None = None
+) -> ServedModel:
     cfg = read_checkpoint(Path(checkpoint))["config"]  # weights_only: a pickle payload is refused, never run
-    return ServedModel(str(Path(checkpoint).resolve()), name, version, stage, cfg.get("arch"), cfg.get("image_size"),
-                       tuple(cfg["class_names"]), dict(metrics or {}))
+    return ServedModel(
+        str(Path(checkpoint).resolve()),
+        name,
+        version,
+        stage,
+        cfg.get("arch"),
+        cfg.get("image_size"),
+        tuple(cfg["class_names"]),
+        dict(metrics or {}),
+    )
 
 
 def merge_duplicates(models: list[ServedModel]) -> list[ServedModel]:

@@ -1,4 +1,5 @@
 """Start (or join) Ray, deploy the app on Serve, and take it all down again."""
+
 from __future__ import annotations
 
 import shutil
@@ -39,14 +40,15 @@ PROXY_ENV = {"RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING": "0"}
 def build_app(models: list[ServedModel], cfg: ServeConfig, num_gpus: float, secret: bytes):
     from rpsdet.serve.app import Ingress
 
-    scaling = ({"autoscaling_config": cfg.autoscaling} if cfg.autoscaling else {"num_replicas": cfg.replicas})
+    scaling = {"autoscaling_config": cfg.autoscaling} if cfg.autoscaling else {"num_replicas": cfg.replicas}
     env = {**REPLICA_ENV, "OMP_NUM_THREADS": str(cfg.threads_per_replica)}
     # The ingress is async: a high max_ongoing_requests lets waiting logins and uploads share it without
     # queueing /detect behind them (Serve's default is 5 per replica); the model runs one batch at a time inside.
-    return Ingress.options(**scaling, max_ongoing_requests=cfg.ingress_max_ongoing_requests,
-                           ray_actor_options={"num_cpus": cfg.cpus_per_replica, "num_gpus": num_gpus,
-                                              "runtime_env": {"env_vars": env}},
-                           ).bind(models, cfg, secret, "cuda" if num_gpus > 0 else "cpu", cfg.batch_size(num_gpus))
+    return Ingress.options(
+        **scaling,
+        max_ongoing_requests=cfg.ingress_max_ongoing_requests,
+        ray_actor_options={"num_cpus": cfg.cpus_per_replica, "num_gpus": num_gpus, "runtime_env": {"env_vars": env}},
+    ).bind(models, cfg, secret, "cuda" if num_gpus > 0 else "cpu", cfg.batch_size(num_gpus))
 
 
 def http_options(cfg: ServeConfig) -> dict[str, Any]:
@@ -60,8 +62,11 @@ def deploy(models: list[ServedModel], cfg: ServeConfig) -> str:
 
     if not models:
         raise ValueError("nothing to serve: give at least one model version")
-    serve.start(proxy_location=cfg.proxy_location, http_options=http_options(cfg),
-                controller_options={"runtime_env": {"env_vars": PROXY_ENV}})  # proxies inherit the controller's
+    serve.start(
+        proxy_location=cfg.proxy_location,
+        http_options=http_options(cfg),
+        controller_options={"runtime_env": {"env_vars": PROXY_ENV}},
+    )  # proxies inherit the controller's
     secret = load_or_create_secret(Path(cfg.secret_file))
     serve.run(build_app(models, cfg, gpus_per_replica(cfg.num_gpus), secret), name=APP_NAME, route_prefix="/")
     return f"http://{cfg.host}:{cfg.port}"

@@ -1,7 +1,8 @@
-"""A canonical COCO dataset as tensors, with bbox-safe albumentations on the way in.
+"""A canonical COCO dataset as tensors, with bbox-safe albumentations (rpsdet.train.transforms) on the way in.
 
 Images are decoded no larger than the network input (`load_reduced`), optionally once into RAM (train.cache).
 """
+
 from __future__ import annotations
 
 import os
@@ -17,10 +18,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from rpsdet.data.coco import ImageRecord, image_path, read_coco
-from rpsdet.model.preprocess import A, letterbox, normalize
+from rpsdet.model.preprocess import A
+from rpsdet.train.transforms import MOSAIC_KEY, MOSAIC_PARTNERS
 
-MOSAIC_KEY = "mosaic_metadata"
-MOSAIC_PARTNERS = 3  # a 2x2 mosaic: the image and three others
 CACHE_MODES = ("none", "ram")
 RAM_SHARE_LIMIT = 0.5  # train.cache: ram refuses to take more than this share of the machine's memory
 
@@ -55,35 +55,10 @@ def load_reduced(path: Path, boxes: np.ndarray, max_side: int) -> tuple[np.ndarr
     if (decoded_w, decoded_h) != size:
         image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     draft_scale = width / drafted[1][2] if drafted is not None else 1.0
-    factors = np.asarray([size[0] / (decoded_w * draft_scale), size[1] / (decoded_h * draft_scale)] * 2,
-                         dtype=np.float32)
+    factors = np.asarray(
+        [size[0] / (decoded_w * draft_scale), size[1] / (decoded_h * draft_scale)] * 2, dtype=np.float32
+    )
     return image, boxes * factors
-
-
-def train_transform(image_size: int, scale_jitter: float, color_jitter: float, mosaic: float = 0.0) -> A.Compose:
-    """Mosaic, flip, scale jitter and colour, then the same letterbox + normalise that inference uses.
-
-    With probability `mosaic` the image is first tiled 2x2 with three other training images (DetectionDataset
-    passes them under MOSAIC_KEY), each at half the letterbox scale: one-hand images become scenes of several
-    smaller hands, the kind the train source rarely has. mosaic=0 leaves the transform exactly as it was.
-    """
-    half = image_size // 2
-    tile = [A.Mosaic(grid_yx=(2, 2), target_size=(image_size, image_size), cell_shape=(half, half),
-                     fit_mode="contain", metadata_key=MOSAIC_KEY, p=mosaic)] if mosaic else []
-    augment = [
-        *tile,
-        A.HorizontalFlip(p=0.5),
-        A.Affine(scale=(1 - scale_jitter, 1 + scale_jitter), translate_percent=(-0.1, 0.1), p=0.7 if scale_jitter else 0.0),
-        A.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter, hue=0.03,
-                      p=0.8 if color_jitter else 0.0),
-    ]
-    return A.Compose([*augment, *letterbox(image_size), normalize()],
-                     bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"], min_visibility=0.3))
-
-
-def eval_transform(image_size: int) -> A.Compose:
-    return A.Compose([*letterbox(image_size), normalize()],
-                     bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"]))
 
 
 def cache_bytes(records: list[ImageRecord], max_side: int) -> int:
@@ -122,11 +97,16 @@ class DetectionDataset(Dataset):
         needed = cache_bytes(self.records, self.image_size)
         machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         if needed > RAM_SHARE_LIMIT * machine:
-            raise ValueError(f"train.cache: ram needs {needed / 2**30:.1f} GiB for {len(self.records)} images at "
-                             f"{self.image_size} px, more than {RAM_SHARE_LIMIT:.0%} of this machine's "
-                             f"{machine / 2**30:.1f} GiB: set train.cache: none (images are then decoded each step)")
-        print(f"train.cache: ram: decoding {len(self.records)} images at <= {self.image_size} px into "
-              f"{needed / 2**20:,.0f} MiB of RAM", flush=True)
+            raise ValueError(
+                f"train.cache: ram needs {needed / 2**30:.1f} GiB for {len(self.records)} images at "
+                f"{self.image_size} px, more than {RAM_SHARE_LIMIT:.0%} of this machine's "
+                f"{machine / 2**30:.1f} GiB: set train.cache: none (images are then decoded each step)"
+            )
+        print(
+            f"train.cache: ram: decoding {len(self.records)} images at <= {self.image_size} px into "
+            f"{needed / 2**20:,.0f} MiB of RAM",
+            flush=True,
+        )
         started = time.perf_counter()
         with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:  # PIL decodes outside the GIL
             self.cache = list(pool.map(self._load, range(len(self.records))))

@@ -3,6 +3,7 @@
 A backend (rpsdet/train/ray_backend.py) starts the process group and hands the loop a `Distributed`; the loop
 then shards batches with a DistributedSampler, and only rank 0 evaluates, saves and logs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -29,11 +30,11 @@ class Distributed:
     def loader(self, dataset: Dataset, batch_size: int, seed: int, **kwargs: Any) -> DataLoader:
         """This rank's shard of every epoch: `batch_size` is the global batch, split between the ranks."""
         if batch_size % self.world_size:
-            raise ValueError(f"train.batch_size={batch_size} must divide by train.num_workers={self.world_size}")
-        sampler = DistributedSampler(dataset, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=seed,
-                                     drop_last=True)
-        return DataLoader(dataset, batch_size=batch_size // self.world_size, sampler=sampler, drop_last=True,
-                          **kwargs)
+            raise ValueError(f"train.batch_size={batch_size} must divide by train.ray_workers={self.world_size}")
+        sampler = DistributedSampler(
+            dataset, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=seed, drop_last=True
+        )
+        return DataLoader(dataset, batch_size=batch_size // self.world_size, sampler=sampler, drop_last=True, **kwargs)
 
     def mean(self, values: dict[str, float]) -> dict[str, float]:
         """The mean over all ranks, so logged losses describe every shard, not rank 0's alone."""

@@ -1,7 +1,8 @@
-"""Linear warmup then cosine decay to the end of the run (STACK.md: decay to the end, or scores swing).
+"""Linear warmup then cosine decay to the end of the run (measured: decay to the end, or scores swing).
 
 The end of the run is a step count (train.epochs) or a time budget (train.max_minutes, `TimeBudget`).
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Every validation knob (params.yaml `validate:` + `classes.aliases`), with defaults a careful engineer picks."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
@@ -37,7 +38,7 @@ class ValidateConfig:
             raise ValueError(f"validate.near_duplicate_distance must be 0..32 bits, got {self.near_duplicate_distance}")
 
     @classmethod
-    def from_params(cls, params: dict, **overrides) -> "ValidateConfig":
+    def from_params(cls, params: dict, **overrides) -> ValidateConfig:
         """Build from a whole params dict: `validate:` keys plus `classes.aliases`; unknown keys are refused."""
         section = dict(params.get("validate") or {})
         known = {f.name for f in fields(cls)}

@@ -2,6 +2,7 @@
 
 Pure logic on facts already gathered (no file access), so every rule is easy to test and to read.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,22 +47,34 @@ def _image_checks(d: Decision, info: ImageInfo, cfg: ValidateConfig) -> None:
         return
     w, h = info.size
     if min(w, h) < cfg.min_side:
-        d.note(info.path, "too_small", f"{w}x{h} is under validate.min_side={cfg.min_side} px; use a larger "
-                                      "original", QUARANTINED)
+        d.note(
+            info.path,
+            "too_small",
+            f"{w}x{h} is under validate.min_side={cfg.min_side} px; use a larger original",
+            QUARANTINED,
+        )
         return
     suffix = "." + info.path.rsplit(".", 1)[-1].lower()
     real = "JPEG" if info.format == "MPO" else info.format
     if SUFFIX_FORMAT.get(suffix) != real:
-        d.note(info.path, "extension_mismatch", f"named {suffix} but the bytes are {info.format}; re-encoded as "
-                                               f"{SUFFIX_FORMAT.get(suffix)}", FIXED)
+        d.note(
+            info.path,
+            "extension_mismatch",
+            f"named {suffix} but the bytes are {info.format}; re-encoded as {SUFFIX_FORMAT.get(suffix)}",
+            FIXED,
+        )
         d.reencode = True
     if info.mode != MODE_OK:
         d.note(info.path, "non_rgb_mode", f"mode {info.mode}; converted to RGB", FIXED)
         d.reencode = True
     if max(w, h) > cfg.max_side:
         d.scale = cfg.max_side / max(w, h)
-        d.note(info.path, "oversized", f"{w}x{h} is over validate.max_side={cfg.max_side}; downscaled by "
-                                      f"{d.scale:.3f} with its boxes", FIXED)
+        d.note(
+            info.path,
+            "oversized",
+            f"{w}x{h} is over validate.max_side={cfg.max_side}; downscaled by {d.scale:.3f} with its boxes",
+            FIXED,
+        )
         d.reencode = True
     d.size = (max(1, round(w * d.scale)), max(1, round(h * d.scale)))
 
@@ -79,13 +92,22 @@ def _box_frame(d: Decision, info: ImageInfo, ann: RawAnnotation, cfg: ValidateCo
     elif info.orientation in SWAPS_AXES and recorded == info.raw_size:
         frame, why = "stored", "the recorded size matches the stored pixels; boxes rotated with the image"
     elif cfg.exif_ambiguous == "flag":
-        d.note(info.path, "exif_orientation_ambiguous", f"EXIF orientation {info.orientation}: cannot tell which "
-               "view the boxes were drawn on; assumed the upright view (validate.exif_ambiguous=flag)", FLAGGED)
+        d.note(
+            info.path,
+            "exif_orientation_ambiguous",
+            f"EXIF orientation {info.orientation}: cannot tell which "
+            "view the boxes were drawn on; assumed the upright view (validate.exif_ambiguous=flag)",
+            FLAGGED,
+        )
         return "upright"
     else:
-        d.note(info.path, "exif_orientation_ambiguous", f"EXIF orientation {info.orientation}: cannot tell which "
-               "view the boxes were drawn on; re-export the image upright (no EXIF rotation) with its boxes",
-               QUARANTINED)
+        d.note(
+            info.path,
+            "exif_orientation_ambiguous",
+            f"EXIF orientation {info.orientation}: cannot tell which "
+            "view the boxes were drawn on; re-export the image upright (no EXIF rotation) with its boxes",
+            QUARANTINED,
+        )
         return None
     d.note(info.path, "exif_orientation", f"EXIF orientation {info.orientation} applied to the pixels; {why}", FIXED)
     return frame
@@ -102,16 +124,26 @@ def _to_upright(d: Decision, info: ImageInfo, ann: RawAnnotation, frame: str) ->
         return (1.0, 1.0)
     fw, fh = frame_size
     if abs(rw / rh - fw / fh) < 0.01 * fw / fh:
-        d.note(ann.file, "size_mismatch", f"annotation says {rw}x{rh}, image is {fw}x{fh} (same shape); boxes "
-               "scaled to the real size", FIXED)
+        d.note(
+            ann.file,
+            "size_mismatch",
+            f"annotation says {rw}x{rh}, image is {fw}x{fh} (same shape); boxes scaled to the real size",
+            FIXED,
+        )
         return (fw / rw, fh / rh)
-    d.note(ann.file, "size_mismatch", f"annotation says {rw}x{rh}, image is {fw}x{fh}: the boxes belong to another "
-           "image or crop; re-export the annotation", QUARANTINED)
+    d.note(
+        ann.file,
+        "size_mismatch",
+        f"annotation says {rw}x{rh}, image is {fw}x{fh}: the boxes belong to another "
+        "image or crop; re-export the annotation",
+        QUARANTINED,
+    )
     return None
 
 
-def _boxes(d: Decision, info: ImageInfo, ann: RawAnnotation, cfg: ValidateConfig, frame: str,
-           factors: tuple[float, float]) -> None:
+def _boxes(
+    d: Decision, info: ImageInfo, ann: RawAnnotation, cfg: ValidateConfig, frame: str, factors: tuple[float, float]
+) -> None:
     w, h = info.size
     unknown: list[str] = []
     unboxed: dict[str, list[str]] = {}
@@ -131,42 +163,74 @@ def _boxes(d: Decision, info: ImageInfo, ann: RawAnnotation, cfg: ValidateConfig
             box = (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
             d.note(ann.file, "inverted_box", f"object #{n} ({obj.name}) had its corners swapped; reordered", FIXED)
         if min(box[2] - box[0], box[3] - box[1]) < cfg.min_box_side:
-            d.note(ann.file, "degenerate_box", f"object #{n} ({obj.name}) box {_fmt(box)} has (almost) no area; "
-                   "dropped, redraw it", BOX_DROPPED)
+            d.note(
+                ann.file,
+                "degenerate_box",
+                f"object #{n} ({obj.name}) box {_fmt(box)} has (almost) no area; dropped, redraw it",
+                BOX_DROPPED,
+            )
             continue
         if max(-box[0], -box[1], box[2] - w, box[3] - h) <= ROUNDING_PX:
             box = clip(box, w, h)  # a box on the edge, past it only by the export's float rounding: not a finding
         inside = inside_fraction(box, w, h)
         if inside < 1.0 - 1e-9:
             if inside < cfg.clip_min_inside:
-                d.note(ann.file, "box_outside_image", f"object #{n} ({obj.name}) box {_fmt(box)} is only "
-                       f"{inside:.0%} inside the {w}x{h} image; dropped", BOX_DROPPED)
+                d.note(
+                    ann.file,
+                    "box_outside_image",
+                    f"object #{n} ({obj.name}) box {_fmt(box)} is only {inside:.0%} inside the {w}x{h} image; dropped",
+                    BOX_DROPPED,
+                )
                 continue
             box = clip(box, w, h)
-            d.note(ann.file, "box_outside_image", f"object #{n} ({obj.name}) was {inside:.0%} inside the image; "
-                   f"clipped to {_fmt(box)}", BOX_CLIPPED)
+            d.note(
+                ann.file,
+                "box_outside_image",
+                f"object #{n} ({obj.name}) was {inside:.0%} inside the image; clipped to {_fmt(box)}",
+                BOX_CLIPPED,
+            )
         _add_unless_duplicate(d, ann.file, n, obj.name, box, label, cfg)
     if "object_without_box" in unboxed:
-        d.note(ann.file, "object_without_box", "; ".join(unboxed.pop("object_without_box")) + ": a hand without a "
-               "box would teach 'background'; draw the box", QUARANTINED)
+        d.note(
+            ann.file,
+            "object_without_box",
+            "; ".join(unboxed.pop("object_without_box")) + ": a hand without a "
+            "box would teach 'background'; draw the box",
+            QUARANTINED,
+        )
     for check, objects in sorted(unboxed.items()):
-        d.note(ann.file, check, "; ".join(objects) + ": the labeling tool wrote an impossible box; redraw it and "
-               "re-export", QUARANTINED)
+        d.note(
+            ann.file,
+            check,
+            "; ".join(objects) + ": the labeling tool wrote an impossible box; redraw it and re-export",
+            QUARANTINED,
+        )
     if unknown:
-        d.note(ann.file, "unknown_class", f"unknown class name(s) {sorted(set(unknown))}; add them to "
-               "classes.aliases in params.yaml", QUARANTINED)
+        d.note(
+            ann.file,
+            "unknown_class",
+            f"unknown class name(s) {sorted(set(unknown))}; add them to classes.aliases in params.yaml",
+            QUARANTINED,
+        )
 
 
-def _add_unless_duplicate(d: Decision, file: str, n: int, name: str, box: Box, label: int,
-                          cfg: ValidateConfig) -> None:
+def _add_unless_duplicate(d: Decision, file: str, n: int, name: str, box: Box, label: int, cfg: ValidateConfig) -> None:
     for other, other_label in zip(d.boxes, d.labels):
         if iou(box, other) > cfg.duplicate_iou:
             if other_label == label:
-                d.note(file, "duplicate_box", f"object #{n} ({name}) repeats another {name} box (IoU > "
-                       f"{cfg.duplicate_iou}); dropped", BOX_DROPPED)
+                d.note(
+                    file,
+                    "duplicate_box",
+                    f"object #{n} ({name}) repeats another {name} box (IoU > {cfg.duplicate_iou}); dropped",
+                    BOX_DROPPED,
+                )
             else:
-                d.note(file, "conflicting_labels", f"object #{n} ({name}) sits on the same box as another class; "
-                       "decide which label is right", QUARANTINED)
+                d.note(
+                    file,
+                    "conflicting_labels",
+                    f"object #{n} ({name}) sits on the same box as another class; decide which label is right",
+                    QUARANTINED,
+                )
             return
     d.boxes.append(box)
     d.labels.append(label)
@@ -176,8 +240,9 @@ def _fmt(box: Box) -> str:
     return "[" + ", ".join(f"{v:.0f}" for v in box) + "]"
 
 
-def decide(info: ImageInfo, ann: RawAnnotation | None, problems: list[Problem], cfg: ValidateConfig,
-           fmt: str) -> Decision:
+def decide(
+    info: ImageInfo, ann: RawAnnotation | None, problems: list[Problem], cfg: ValidateConfig, fmt: str
+) -> Decision:
     """Everything known about one image -> keep or quarantine, the fixed boxes, and every finding.
 
     An image with no boxes is a background image, kept: an empty annotation (any format), or a YOLO image
@@ -191,16 +256,24 @@ def decide(info: ImageInfo, ann: RawAnnotation | None, problems: list[Problem], 
         return d
     if ann is None and fmt not in MISSING_MEANS_BACKGROUND:
         if cfg.unlabelled == "quarantine":
-            d.note(info.path, "unlabelled_image", f"no {fmt.upper()} annotation for this image: label it (an empty "
-                   "annotation marks a background image), or set validate.unlabelled: keep", QUARANTINED)
+            d.note(
+                info.path,
+                "unlabelled_image",
+                f"no {fmt.upper()} annotation for this image: label it (an empty "
+                "annotation marks a background image), or set validate.unlabelled: keep",
+                QUARANTINED,
+            )
             return d
-        d.note(info.path, "unlabelled_image", f"no {fmt.upper()} annotation for this image; kept as a background "
-               "image (validate.unlabelled=keep)", FLAGGED)
+        d.note(
+            info.path,
+            "unlabelled_image",
+            f"no {fmt.upper()} annotation for this image; kept as a background image (validate.unlabelled=keep)",
+            FLAGGED,
+        )
     if ann is None:  # a background image: only its pixels need turning upright
         if info.orientation != 1:
             d.reencode = True
-            d.note(info.path, "exif_orientation", f"EXIF orientation {info.orientation} applied to the pixels",
-                   FIXED)
+            d.note(info.path, "exif_orientation", f"EXIF orientation {info.orientation} applied to the pixels", FIXED)
         return d
     frame = _box_frame(d, info, ann, cfg)
     factors = _to_upright(d, info, ann, frame) if frame else None
@@ -210,7 +283,6 @@ def decide(info: ImageInfo, ann: RawAnnotation | None, problems: list[Problem], 
     if not d.keep:
         return d
     if ann.objects and not d.boxes:
-        d.note(ann.file, "no_boxes_left", "every box was dropped (see the rows above); fix the annotation",
-               QUARANTINED)
+        d.note(ann.file, "no_boxes_left", "every box was dropped (see the rows above); fix the annotation", QUARANTINED)
     d.boxes = [clip(scale_box(b, d.scale, d.scale), *d.size) for b in d.boxes]
     return d

@@ -4,6 +4,7 @@ inside one source and against a reference source (a test image that copies a tra
 No pairwise matrix: near-duplicate candidates come from multi-index hashing, so memory stays linear in the number
 of images (a 10^5 x 10^5 distance matrix would need 10 GB).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -64,13 +65,15 @@ def near_pairs(infos: list[ImageInfo], max_distance: int, max_diff: float) -> li
             a, b, dist = a[dist <= max_distance], b[dist <= max_distance], dist[dist <= max_distance]
             diff = thumb_diff(thumbs, a, b)
             ok = diff <= max_diff
-            found.update(zip(np.minimum(a, b)[ok].tolist(), np.maximum(a, b)[ok].tolist(), dist[ok].tolist(),
-                             diff[ok].tolist()))
+            found.update(
+                zip(np.minimum(a, b)[ok].tolist(), np.maximum(a, b)[ok].tolist(), dist[ok].tolist(), diff[ok].tolist())
+            )
     return sorted(found)
 
 
-def exact_keys(items: list[tuple[Path, ImageInfo]],
-               digest: Callable[[Path, ImageInfo], str] = pixel_digest) -> list[str]:
+def exact_keys(
+    items: list[tuple[Path, ImageInfo]], digest: Callable[[Path, ImageInfo], str] = pixel_digest
+) -> list[str]:
     """One key per image, equal exactly for images with the same pixels: the file's hash, or, where files differ
     but dHash, thumbnail and size all agree, a hash of the decoded pixels (only those few are decoded again)."""
     keys = [info.sha256 for _, info in items]
@@ -111,16 +114,20 @@ def within(root: Path, infos: list[ImageInfo], max_distance: int, max_diff: floa
     return found
 
 
-def against(root: Path, infos: list[ImageInfo], ref_root: Path, reference: list[ImageInfo], max_distance: int,
-            max_diff: float) -> dict[str, Match]:
+def against(
+    root: Path, infos: list[ImageInfo], ref_root: Path, reference: list[ImageInfo], max_distance: int, max_diff: float
+) -> dict[str, Match]:
     """Images that copy a reference image -> the closest one (exact first, then fewest differing bits)."""
     items = [(ref_root, r) for r in reference] + [(root, i) for i in infos]
     keys = exact_keys(items)
     by_key: dict[str, str] = {}
-    for (_, ref), key in zip(items[:len(reference)], keys):
+    for (_, ref), key in zip(items[: len(reference)], keys):
         by_key.setdefault(key, ref.path)
-    found = {info.path: Match("exact", by_key[key], 0, 0.0)
-             for info, key in zip(infos, keys[len(reference):]) if key in by_key}
+    found = {
+        info.path: Match("exact", by_key[key], 0, 0.0)
+        for info, key in zip(infos, keys[len(reference) :])
+        if key in by_key
+    }
     best: dict[int, tuple[int, int, float]] = {}
     for a, b, dist, diff in near_pairs([i for _, i in items], max_distance, max_diff):
         if a < len(reference) <= b and (b not in best or (dist, a) < best[b][:2]):

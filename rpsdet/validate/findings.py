@@ -1,4 +1,5 @@
 """A finding: one row of the report. Every input image also gets one `result` row (kept or quarantined)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,5 +18,10 @@ class Finding:
     action: str
 
     def row(self) -> dict:
-        return {"image": self.image, "file": self.file, "check": self.check, "detail": self.detail,
-                "action": self.action}
+        return {
+            "image": self.image,
+            "file": self.file,
+            "check": self.check,
+            "detail": self.detail,
+            "action": self.action,
+        }

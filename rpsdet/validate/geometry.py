@@ -1,4 +1,5 @@
 """Box arithmetic the checks share: IoU, clipping, and moving boxes with an EXIF orientation or a resize."""
+
 from __future__ import annotations
 
 Box = tuple[float, float, float, float]
@@ -15,8 +16,12 @@ def iou(a: Box, b: Box) -> float:
 
 
 def clip(b: Box, width: int, height: int) -> Box:
-    return (min(max(b[0], 0.0), width), min(max(b[1], 0.0), height),
-            min(max(b[2], 0.0), width), min(max(b[3], 0.0), height))
+    return (
+        min(max(b[0], 0.0), width),
+        min(max(b[1], 0.0), height),
+        min(max(b[2], 0.0), width),
+        min(max(b[3], 0.0), height),
+    )
 
 
 def inside_fraction(b: Box, width: int, height: int) -> float:
@@ -27,8 +32,14 @@ def inside_fraction(b: Box, width: int, height: int) -> float:
 def _point(x: float, y: float, orientation: int, w: int, h: int) -> tuple[float, float]:
     """Where a point of the stored image (w x h) lands after Pillow's exif_transpose for this orientation."""
     return {
-        1: (x, y), 2: (w - x, y), 3: (w - x, h - y), 4: (x, h - y),
-        5: (y, x), 6: (h - y, x), 7: (h - y, w - x), 8: (y, w - x),
+        1: (x, y),
+        2: (w - x, y),
+        3: (w - x, h - y),
+        4: (x, h - y),
+        5: (y, x),
+        6: (h - y, x),
+        7: (h - y, w - x),
+        8: (y, w - x),
     }[orientation]
 
 

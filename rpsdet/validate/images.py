@@ -2,13 +2,14 @@
 
 `inspect_image` never raises: a file that cannot be decoded comes back with `error` set to a check name.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
-from io import BytesIO
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,11 @@ from rpsdet.progress import progress
 
 # Pillow formats and the file extensions that may carry them.
 FORMAT_SUFFIXES = {
-    "JPEG": {".jpg", ".jpeg"}, "PNG": {".png"}, "BMP": {".bmp"}, "WEBP": {".webp"}, "TIFF": {".tif", ".tiff"},
+    "JPEG": {".jpg", ".jpeg"},
+    "PNG": {".png"},
+    "BMP": {".bmp"},
+    "WEBP": {".webp"},
+    "TIFF": {".tif", ".tiff"},
 }
 SUFFIX_FORMAT = {s: f for f, suffixes in FORMAT_SUFFIXES.items() for s in suffixes}
 # The only decoders a source file may reach, whatever its name says: Pillow would otherwise try every format it
@@ -97,8 +102,10 @@ def inspect_image(root: str, rel: str, max_pixels: int, dest: str = "") -> Image
             info.format, info.mode, info.raw_size = im.format, im.mode, im.size
             if im.width * im.height > max_pixels:
                 info.error = "decompression_bomb"
-                info.detail = (f"{im.width}x{im.height} = {im.width * im.height / 1e6:.0f} Mpx is over the "
-                               f"{max_pixels / 1e6:.0f} Mpx limit (validate.max_pixels); refused without decoding")
+                info.detail = (
+                    f"{im.width}x{im.height} = {im.width * im.height / 1e6:.0f} Mpx is over the "
+                    f"{max_pixels / 1e6:.0f} Mpx limit (validate.max_pixels); refused without decoding"
+                )
                 return info
             try:
                 info.orientation = int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
@@ -116,8 +123,10 @@ def inspect_image(root: str, rel: str, max_pixels: int, dest: str = "") -> Image
         info.error, info.detail = "decompression_bomb", f"refused by Pillow without decoding ({exc})"
     except UnidentifiedImageError:  # its message names a memory address: the report would differ on every run
         info.error = "undecodable_image"
-        info.detail = (f"not an image in an accepted format: the bytes are not {', '.join(FORMAT_SUFFIXES)}; "
-                       "convert it to JPEG/PNG, or re-export or re-copy it")
+        info.detail = (
+            f"not an image in an accepted format: the bytes are not {', '.join(FORMAT_SUFFIXES)}; "
+            "convert it to JPEG/PNG, or re-export or re-copy it"
+        )
     except Exception as exc:  # Pillow raises many types for broken files; each is a finding, not a crash
         message = str(exc)
         info.error = "truncated_image" if "truncated" in message else "undecodable_image"
@@ -126,8 +135,12 @@ def inspect_image(root: str, rel: str, max_pixels: int, dest: str = "") -> Image
 
 
 _TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
 
@@ -137,8 +150,14 @@ def _inspect_chunk(args: tuple[str, list[tuple[str, str]], int]) -> list[ImageIn
     return [inspect_image(root, rel, max_pixels, dest) for rel, dest in items]
 
 
-def inspect_images(root: Path, rels: list[str], max_pixels: int, workers: int = 0,
-                   dests: dict[str, str] | None = None, desc: str = "decode images") -> dict[str, ImageInfo]:
+def inspect_images(
+    root: Path,
+    rels: list[str],
+    max_pixels: int,
+    workers: int = 0,
+    dests: dict[str, str] | None = None,
+    desc: str = "decode images",
+) -> dict[str, ImageInfo]:
     """Inspect every image, spread over `workers` processes (0 = every core this process may use)."""
     workers = workers or len(os.sched_getaffinity(0))
     items = [(rel, (dests or {}).get(rel, "")) for rel in rels]
@@ -150,7 +169,7 @@ def inspect_images(root: Path, rels: list[str], max_pixels: int, workers: int = 
                 bar.update()
             return infos
         chunk = max(1, min(32, len(rels) // (workers * 4)))
-        jobs = [(str(root), items[i:i + chunk], max_pixels) for i in range(0, len(items), chunk)]
+        jobs = [(str(root), items[i : i + chunk], max_pixels) for i in range(0, len(items), chunk)]
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for done in pool.map(_inspect_chunk, jobs):
                 infos.update((info.path, info) for info in done)

@@ -1,4 +1,5 @@
 """Write a kept image into the clean dataset: a byte copy when nothing changes, else upright RGB re-encoded."""
+
 from __future__ import annotations
 
 import shutil

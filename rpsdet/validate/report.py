@@ -1,5 +1,6 @@
 """report.csv / report.json (one row per finding + one `result` row per input image), the metrics summary, and
 the table printed at the end of a run."""
+
 from __future__ import annotations
 
 import csv
@@ -25,8 +26,9 @@ def write_report(out: Path, findings: list[Finding]) -> None:
     (out / "report.json").write_text(f"[\n{lines}\n]\n" if rows else "[]\n", encoding="utf-8")
 
 
-def summarize(source: str, fmt: str, findings: list[Finding], records: list[ImageRecord],
-              leaks: dict[str, Match]) -> dict:
+def summarize(
+    source: str, fmt: str, findings: list[Finding], records: list[ImageRecord], leaks: dict[str, Match]
+) -> dict:
     """Counts for metrics/validation_<source>.json: images in/kept/quarantined, background images, look-alikes,
     leakage (with one example pair), and rows per check and action."""
     results = [f for f in findings if f.check == "result"]
@@ -44,8 +46,14 @@ def summarize(source: str, fmt: str, findings: list[Finding], records: list[Imag
         "background_images": sum(not r.boxes for r in records),
         "near_duplicate_images": sum(f.check == "near_duplicate" for f in checks),
         "leakage_images": len(leaks),
-        "leakage_example": {"image": example[0], "reference": example[1].other, "distance": example[1].distance,
-                            "kind": example[1].kind} if example else None,
+        "leakage_example": {
+            "image": example[0],
+            "reference": example[1].other,
+            "distance": example[1].distance,
+            "kind": example[1].kind,
+        }
+        if example
+        else None,
         "boxes": sum(len(r.boxes) for r in records),
         "checks": dict(sorted(Counter(f.check for f in checks).items())),
         "actions": dict(sorted(Counter(f"{f.check}:{f.action}" for f in checks).items())),
@@ -56,24 +64,30 @@ def summary_table(summary: dict) -> str:
     """A short plain-text table of what happened, for the end of a run, with a warning on train/test leakage."""
     kept = summary["kept_images"]
     share = f" ({summary['background_images'] / kept:.0%} of kept)" if kept else ""
-    lines = [f"{summary['source']} ({summary['format']}): {summary['input_images']} images in, "
-             f"{kept} kept ({summary['fixed_images']} fixed), "
-             f"{summary['quarantined_images']} quarantined, {summary['boxes']} boxes",
-             f"  background images (no boxes): {summary['background_images']}{share}",
-             f"  {'check':<28} {'action':<12} {'count':>5}"]
+    lines = [
+        f"{summary['source']} ({summary['format']}): {summary['input_images']} images in, "
+        f"{kept} kept ({summary['fixed_images']} fixed), "
+        f"{summary['quarantined_images']} quarantined, {summary['boxes']} boxes",
+        f"  background images (no boxes): {summary['background_images']}{share}",
+        f"  {'check':<28} {'action':<12} {'count':>5}",
+    ]
     for key, count in summary["actions"].items():
         check, action = key.rsplit(":", 1)
         lines.append(f"  {check:<28} {action:<12} {count:>5}")
     if kept and summary["background_images"] == kept:
-        lines.append("WARNING: every kept image is a background image (no boxes): are the annotations where the "
-                     f"{summary['format'].upper()} reader looks for them?")
+        lines.append(
+            "WARNING: every kept image is a background image (no boxes): are the annotations where the "
+            f"{summary['format'].upper()} reader looks for them?"
+        )
     example = summary["leakage_example"]
     if example:
         how = "the same pixels" if example["kind"] == "exact" else f"{example['distance']} of 64 hash bits apart"
-        lines += [f"WARNING: {summary['leakage_images']} of {summary['input_images']} {summary['source']} images copy "
-                  "a train image, e.g.",
-                  f"  {example['image']}",
-                  f"  ~ {example['reference']} in train ({how}).",
-                  "  A score on them measures memory, not generalisation. validate.leakage: flag keeps them (marked "
-                  "rpsdet_flags.leakage), quarantine drops them."]
+        lines += [
+            f"WARNING: {summary['leakage_images']} of {summary['input_images']} {summary['source']} images copy "
+            "a train image, e.g.",
+            f"  {example['image']}",
+            f"  ~ {example['reference']} in train ({how}).",
+            "  A score on them measures memory, not generalisation. validate.leakage: flag keeps them (marked "
+            "rpsdet_flags.leakage), quarantine drops them.",
+        ]
     return "\n".join(lines)

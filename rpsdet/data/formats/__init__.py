@@ -1,32 +1,57 @@
-"""Read a detection source in any of the formats people deliver (VOC, COCO, YOLO), detected automatically."""
+"""Read a detection source in any of the formats people deliver (VOC, COCO, YOLO), detected automatically.
+
+FORMATS is the one table of formats: every module of this package that exports FORMAT (a `DatasetFormat`) is in
+it, and the CLI's --format choices, the importer, the validator and the exporter all read it. Adding a format means
+adding one module here.
+"""
+
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
-from rpsdet.data.formats.base import (IMAGE_SUFFIXES, Problem, RawAnnotation, RawObject, Source, list_files,
-                                      list_images, suffix_of)
-from rpsdet.data.formats.coco_reader import coco_files, read_coco_source
-from rpsdet.data.formats.voc_reader import read_voc_source
-from rpsdet.data.formats.yolo_reader import NAME_FILES, read_yolo_source
+from rpsdet.data.formats.base import (
+    IMAGE_SUFFIXES,
+    DatasetFormat,
+    Problem,
+    RawAnnotation,
+    RawObject,
+    Source,
+    list_files,
+    list_images,
+)
 
-READERS = {"voc": read_voc_source, "coco": read_coco_source, "yolo": read_yolo_source}
 
-__all__ = ["IMAGE_SUFFIXES", "Problem", "RawAnnotation", "RawObject", "Source", "detect_format", "read_source"]
+def _discover() -> dict[str, DatasetFormat]:
+    found = []
+    for module in pkgutil.iter_modules(__path__):
+        fmt = getattr(importlib.import_module(f"{__name__}.{module.name}"), "FORMAT", None)
+        if isinstance(fmt, DatasetFormat):
+            found.append(fmt)
+    return {fmt.name: fmt for fmt in sorted(found, key=lambda f: (f.detect_order, f.name))}
+
+
+FORMATS: dict[str, DatasetFormat] = _discover()  # in detection order
+
+__all__ = [
+    "FORMATS",
+    "IMAGE_SUFFIXES",
+    "DatasetFormat",
+    "Problem",
+    "RawAnnotation",
+    "RawObject",
+    "Source",
+    "detect_format",
+    "read_source",
+]
 
 
 def detect_format(root: Path) -> str | None:
-    """VOC if there is XML, YOLO if there are label .txt files or a names file, COCO if there is a COCO JSON."""
+    """The first format, in FORMATS order, whose files are there (VOC XML, then YOLO labels, then COCO JSON)."""
     root = Path(root)
     files = list_files(root)
-    suffixes = {suffix_of(rel) for rel in files}
-    if ".xml" in suffixes:
-        return "voc"
-    names = {rel.rsplit("/", 1)[-1] for rel in files}
-    if (root / "labels").is_dir() or names & {*NAME_FILES, "data.yaml"} or ".txt" in suffixes:
-        return "yolo"
-    if coco_files(root):
-        return "coco"
-    return None
+    return next((fmt.name for fmt in FORMATS.values() if fmt.detect(root, files)), None)
 
 
 def read_source(root: Path, fmt: str | None = None) -> Source:
@@ -39,6 +64,6 @@ def read_source(root: Path, fmt: str | None = None) -> Source:
         src = Source(root, "unknown", list_images(root))
         src.problems.append(Problem("", "", "unknown_format", "found no VOC XML, YOLO txt or COCO JSON annotations"))
         return src
-    if fmt not in READERS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(READERS)}")
-    return READERS[fmt](root)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(FORMATS)}")
+    return FORMATS[fmt].read(root)

@@ -3,11 +3,17 @@
 Readers only parse; they never judge geometry or class names (that is rpsdet.validate's job), and they never
 raise on bad input: a file that cannot be used becomes a `Problem` naming the file, the image and the fix.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the canonical records are only named in signatures here
+    from rpsdet.data.coco import ImageRecord
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -54,6 +60,37 @@ class Source:
     problems: list[Problem] = field(default_factory=list)
 
 
+def _no_files(root: Path, parts: list[Path]) -> set[str]:
+    return set()
+
+
+def _nothing_to_finish(out: Path, records: list[ImageRecord], names: dict[int, str]) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """Everything rpsdet knows about one labeling-tool format: the one object a format module exports as FORMAT.
+
+    The CLI's --format choices, `rpsdet import`, `rpsdet validate` and `rpsdet export` all read it from
+    `rpsdet.data.formats.FORMATS`, so a new format is one new module in this package.
+    """
+
+    name: str
+    detect_order: int  # lower is tried first: VOC XML beats a stray .txt, YOLO labels beat a stray .json
+    detect: Callable[[Path, list[str]], bool]  # (source root, every file below it) -> looks like this format
+    read: Callable[[Path], Source]  # never raises on bad content (see the module docstring)
+    image_dir: str  # where `rpsdet export` puts the images
+    write_image: Callable[[Path, ImageRecord, str], None]  # (out, record, output file name): per-image labels
+    finish: Callable[[Path, list[ImageRecord], dict[int, str]], None] = _nothing_to_finish  # dataset-wide files
+    # Import: files every side needs (YOLO class names), and for a format whose labels live in dataset-wide
+    # files (COCO JSON) the finder of those files and the writer of one subset per side.
+    shared_files: Callable[[Path, list[Path]], set[str]] = _no_files
+    dataset_files: Callable[[Path], list[Path]] | None = None
+    write_side: Callable[[Path, list[Path], set[str], Path], list[str]] | None = None  # (root, parts, images, side dir)
+    support_names: frozenset[str] = frozenset()  # non-annotation files a source may hold (class-name lists)
+
+
 def _walk(base: Path) -> tuple[list[str], list[tuple[str, str]]]:
     """(files, skipped links) below `base`, both relative to it and sorted. A symbolic link is kept only when it
     names a file inside `base`: one pointing outside (`link.jpg -> /etc/hostname`), a dangling one, or a link to
@@ -82,8 +119,10 @@ def _walk(base: Path) -> tuple[list[str], list[tuple[str, str]]]:
                     elif entry.is_file(follow_symlinks=False):
                         found.append(rel)
         except OSError as exc:
-            raise OSError(exc.errno, f"cannot list the folder {path} ({exc.strerror}); make it readable, or move "
-                          "it out of the source") from None
+            raise OSError(
+                exc.errno,
+                f"cannot list the folder {path} ({exc.strerror}); make it readable, or move it out of the source",
+            ) from None
     return sorted(found), sorted(links)
 
 

@@ -1,12 +1,23 @@
 """COCO detection JSON (CVAT, Roboflow, Label Studio exports): `bbox` = [x, y, w, h] pixels, file names relative
 to the JSON's folder or an `images/` folder beside it."""
+
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
 
-from rpsdet.data.formats.base import Problem, RawAnnotation, RawObject, Source, inside, list_images, read_text
+from rpsdet.data.coco import ImageRecord, to_coco_dict
+from rpsdet.data.formats.base import (
+    DatasetFormat,
+    Problem,
+    RawAnnotation,
+    RawObject,
+    Source,
+    inside,
+    list_images,
+    read_text,
+)
 
 
 def coco_files(root: Path) -> list[Path]:
@@ -81,38 +92,63 @@ def _read_one(path: Path, src: Source, images: set[str]) -> None:
     try:
         data = json.loads(read_text(path))
     except (OSError, ValueError, RecursionError) as exc:
-        src.problems.append(Problem(file, "", "unparseable_annotation",
-                                    f"{path.name} is not valid JSON ({exc}); re-export it"))
+        src.problems.append(
+            Problem(file, "", "unparseable_annotation", f"{path.name} is not valid JSON ({exc}); re-export it")
+        )
         return
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        src.problems.append(Problem(file, "", "unparseable_annotation",
-                                    f"{path.name} has no 'images' list, so it is not a COCO detection file"))
+        src.problems.append(
+            Problem(
+                file,
+                "",
+                "unparseable_annotation",
+                f"{path.name} has no 'images' list, so it is not a COCO detection file",
+            )
+        )
         return
-    cats = {c["id"]: str(c.get("name", "")) for c in _list(data, "categories", file, src)
-            if isinstance(c, dict) and isinstance(c.get("id"), (int, str))}
+    cats = {
+        c["id"]: str(c.get("name", ""))
+        for c in _list(data, "categories", file, src)
+        if isinstance(c, dict) and isinstance(c.get("id"), (int, str))
+    }
     by_id: dict[object, str] = {}
     shared = _shared_ids(data["images"])
     for i, entry in enumerate(data["images"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("file_name"), str):
-            src.problems.append(Problem(file, "", "unparseable_annotation",
-                                        f"images[{i}] has no file_name; fix or remove that entry"))
+            src.problems.append(
+                Problem(file, "", "unparseable_annotation", f"images[{i}] has no file_name; fix or remove that entry")
+            )
             continue
         image = resolve_image(entry["file_name"], path.parent, src.root, images)
         if image is None:
-            src.problems.append(Problem(file, "", "annotation_without_image",
-                                        f"images[{i}] names {entry['file_name']!r}, which is not in the source"))
+            src.problems.append(
+                Problem(
+                    file,
+                    "",
+                    "annotation_without_image",
+                    f"images[{i}] names {entry['file_name']!r}, which is not in the source",
+                )
+            )
             continue
         if image in src.annotations:
-            src.problems.append(Problem(file, image, "duplicate_annotation",
-                                        f"{image} is listed twice; keep one entry"))
+            src.problems.append(
+                Problem(file, image, "duplicate_annotation", f"{image} is listed twice; keep one entry")
+            )
             continue
         src.annotations[image] = RawAnnotation(file, _size(entry, "width"), _size(entry, "height"))
         try:
             if entry.get("id") in shared:
                 others = ", ".join(f"images[{n}]" for n in shared[entry.get("id")] if n != i)
-                src.problems.append(Problem(file, image, "duplicate_image_id", f"images[{i}] shares id "
-                                            f"{entry.get('id')!r} with {others}: their annotations cannot be told "
-                                            "apart; give every image its own id and re-export"))
+                src.problems.append(
+                    Problem(
+                        file,
+                        image,
+                        "duplicate_image_id",
+                        f"images[{i}] shares id "
+                        f"{entry.get('id')!r} with {others}: their annotations cannot be told "
+                        "apart; give every image its own id and re-export",
+                    )
+                )
             else:
                 by_id[entry.get("id")] = image
         except TypeError:  # an unhashable id (list, dict): its annotations cannot be attached
@@ -129,9 +165,14 @@ def _read_one(path: Path, src: Source, images: set[str]) -> None:
         except TypeError:
             image, name = None, ""
         if image is None:
-            src.problems.append(Problem(file, "", "annotation_without_image",
-                                        f"annotations[{i}] points at image_id {ann.get('image_id')!r}, "
-                                        "which no usable image entry has"))
+            src.problems.append(
+                Problem(
+                    file,
+                    "",
+                    "annotation_without_image",
+                    f"annotations[{i}] points at image_id {ann.get('image_id')!r}, which no usable image entry has",
+                )
+            )
             continue
         src.annotations[image].objects.append(_object(name, ann.get("bbox")))
 
@@ -144,3 +185,37 @@ def read_coco_source(root: Path) -> Source:
     for path in coco_files(root):
         _read_one(path, src, images)
     return src
+
+
+def _no_labels_per_image(out: Path, rec: ImageRecord, name: str) -> None:
+    return None  # every label goes into the one JSON that _finish writes
+
+
+def _finish(out: Path, records: list[ImageRecord], names: dict[int, str]) -> None:
+    """CVAT's COCO layout: annotations/instances_default.json, file_name relative to images/."""
+    renamed = [ImageRecord(r.id, names[r.id], r.width, r.height, r.boxes, r.labels) for r in records]
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    (out / "annotations" / "instances_default.json").write_text(
+        json.dumps(to_coco_dict(renamed), indent=1, ensure_ascii=False), encoding="utf-8"
+    )
+
+
+def _write_side(root: Path, parts: list[Path], side_images: set[str], side: Path) -> list[str]:
+    """One JSON per imported side, at the side's root where the reader looks (Roboflow's file name)."""
+    # Imported here: coco_subset reads the export with this module's coco_files / resolve_image.
+    from rpsdet.data.coco_subset import write_side_json
+
+    return write_side_json(root, parts, side_images, side / "_annotations.coco.json")
+
+
+FORMAT = DatasetFormat(
+    name="coco",
+    detect_order=30,
+    detect=lambda root, files: bool(coco_files(root)),
+    read=read_coco_source,
+    image_dir="images",
+    write_image=_no_labels_per_image,
+    finish=_finish,
+    dataset_files=coco_files,
+    write_side=_write_side,
+)

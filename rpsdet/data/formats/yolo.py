@@ -1,5 +1,6 @@
 """YOLO txt sources (Ultralytics, Roboflow, CVAT): one `class cx cy w h` line per box, fractions of the image,
 labels in `labels/` mirroring `images/` (or beside the images), class names from data.yaml or classes.txt."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,20 @@ from pathlib import Path
 
 import yaml
 
-from rpsdet.data.formats.base import (Problem, RawAnnotation, RawObject, Source, inside, list_files, list_images,
-                                      read_text)
+from rpsdet.classes import CLASS_NAMES
+from rpsdet.data.coco import ImageRecord
+from rpsdet.data.formats.base import (
+    DatasetFormat,
+    Problem,
+    RawAnnotation,
+    RawObject,
+    Source,
+    inside,
+    list_files,
+    list_images,
+    read_text,
+    suffix_of,
+)
 
 NAME_FILES = ("classes.txt", "obj.names")
 
@@ -49,7 +62,7 @@ def label_path(root: Path, image: str) -> Path:
     parts = Path(image).parts
     if "images" in parts:
         i = len(parts) - 1 - parts[::-1].index("images")
-        mirrored = root.joinpath(*parts[:i], "labels", *parts[i + 1:]).with_suffix(".txt")
+        mirrored = root.joinpath(*parts[:i], "labels", *parts[i + 1 :]).with_suffix(".txt")
         if mirrored.is_file() or not (root / image).with_suffix(".txt").is_file():
             return mirrored
     return (root / image).with_suffix(".txt")
@@ -73,8 +86,9 @@ def parse_yolo_text(text: str, file: str, names: list[str] | None) -> RawAnnotat
             return f"line {n} holds a value that is not a finite number"
         name = names[cls] if names is not None and 0 <= cls < len(names) else str(cls)
         if min(cx, cy, w, h) < 0:  # fractions of the image are never negative: which box was meant is unknowable
-            objects.append(RawObject(name, None, f"line {n} {line.strip()[:60]!r} holds a negative value",
-                                     "negative_box"))
+            objects.append(
+                RawObject(name, None, f"line {n} {line.strip()[:60]!r} holds a negative value", "negative_box")
+            )
             continue
         objects.append(RawObject(name, (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)))
     return RawAnnotation(file, objects=objects, normalized=True)
@@ -86,9 +100,15 @@ def read_yolo_source(root: Path) -> Source:
     src.image_root = "images" if (root / "images").is_dir() and all(i.startswith("images/") for i in src.images) else ""
     names, names_file = class_names(root)
     if names is None:
-        src.problems.append(Problem("", "", "missing_class_names",
-                                    f"{names_file}: class ids are used as names; add data.yaml (names: [...]) "
-                                    "or map ids through classes.aliases"))
+        src.problems.append(
+            Problem(
+                "",
+                "",
+                "missing_class_names",
+                f"{names_file}: class ids are used as names; add data.yaml (names: [...]) "
+                "or map ids through classes.aliases",
+            )
+        )
     used: set[Path] = set()
     for image in src.images:
         path = label_path(root, image)
@@ -107,6 +127,63 @@ def read_yolo_source(root: Path) -> Source:
     for path in (root / rel for rel in list_files(root) if rel.endswith(".txt")):
         if path in used or path.name in NAME_FILES:
             continue
-        src.problems.append(Problem(str(path.relative_to(root)), "", "annotation_without_image",
-                                    f"no image for {path.name}; add the image or remove the label file"))
+        src.problems.append(
+            Problem(
+                str(path.relative_to(root)),
+                "",
+                "annotation_without_image",
+                f"no image for {path.name}; add the image or remove the label file",
+            )
+        )
     return src
+
+
+def _detect(root: Path, files: list[str]) -> bool:
+    names = {rel.rsplit("/", 1)[-1] for rel in files}
+    return (
+        (root / "labels").is_dir()
+        or bool(names & {*NAME_FILES, "data.yaml"})
+        or any(suffix_of(rel) == ".txt" for rel in files)
+    )
+
+
+def _write_image(out: Path, rec: ImageRecord, name: str) -> None:
+    lines = [
+        f"{label} {(x1 + x2) / 2 / rec.width:.6f} {(y1 + y2) / 2 / rec.height:.6f} "
+        f"{(x2 - x1) / rec.width:.6f} {(y2 - y1) / rec.height:.6f}"
+        for (x1, y1, x2, y2), label in zip(rec.boxes, rec.labels)
+    ]
+    path = out / "labels" / f"{Path(name).stem}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")  # empty file = a negative image
+
+
+def _finish(out: Path, records: list[ImageRecord], names: dict[int, str]) -> None:
+    """Ultralytics reads train/val relative to data.yaml; names in class-id order."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "data.yaml").write_text(
+        f"train: images\nval: images\nnc: {len(CLASS_NAMES)}\nnames: [{', '.join(CLASS_NAMES)}]\n", encoding="utf-8"
+    )
+
+
+def _shared_files(root: Path, parts: list[Path]) -> set[str]:
+    """Files every imported side needs: class names (data.yaml, classes.txt) at the export root or a split folder."""
+    found = set()
+    for folder in {root, *parts}:
+        for path in [*folder.glob("*.yaml"), *folder.glob("*.yml"), *(folder / n for n in NAME_FILES)]:
+            if path.is_file() and inside(root, path):
+                found.add(str(path.relative_to(root)))
+    return found
+
+
+FORMAT = DatasetFormat(
+    name="yolo",
+    detect_order=20,
+    detect=_detect,
+    read=read_yolo_source,
+    image_dir="images",
+    write_image=_write_image,
+    finish=_finish,
+    shared_files=_shared_files,
+    support_names=frozenset({*NAME_FILES, "data.yaml", "data.yml"}),
+)

@@ -1,1 +1,0 @@
-"""Failure-slice augmentation: named albumentations operations and the new training-set version they make."""

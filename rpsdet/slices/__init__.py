@@ -1,1 +1,0 @@
-"""Failure-slice mining: choose the slice where the model fails, select the training images in it."""
