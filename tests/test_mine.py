@@ -53,7 +53,7 @@ def test_a_test_set_too_small_for_min_images_still_gets_a_slice_marked_weak():
     """A real export's small test set must not stop `dvc repro`: the pick is made and says it is weak."""
     ranked = rank_slices(SLICES, 0.75, TABLE)
     rule, why = choose_slice("auto", ranked, min_images=50)
-    assert str(rule) == "objects>=2" and why.startswith("auto, weak evidence") and "slices.select" in why
+    assert str(rule) == "objects>=2" and why.startswith("auto, weak evidence") and "failure_slice.select" in why
     level = rank_slices({name: {**m, "map50": 0.75} for name, m in SLICES.items()}, 0.75, TABLE)
     rule, why = choose_slice("auto", level, min_images=3)  # nothing below the whole: where the errors are
     assert str(rule) == "objects>=2" and "most test errors" in why
