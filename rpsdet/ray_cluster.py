@@ -9,7 +9,14 @@ from pathlib import Path
 
 import torch
 
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+# Serve's proxy gets 5 s to report ready and 10 s per health check by default. On 2 cores busy with training that
+# is too short: a slow-starting proxy is killed as unhealthy and `serve.run` fails ("Proxy actor reported not ready").
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+    "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "60",
+}
 
 
 def cluster_address(address: str | None = None) -> str | None:
