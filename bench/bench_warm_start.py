@@ -5,14 +5,15 @@ phone videos, backgrounds, a train folder augmented 3x, test frames from the sam
 pipeline's own steps, called as its stages call them, in a temporary folder: import (`rpsdet import`), validate
 train and test (params.yaml `validate:`, the test side checked against train for leakage), split (`split:`), then
 two trainings with params.yaml's round-1 settings (`rounds.round1` over `train:`), one after the other, each with
-the same `train.max_minutes` budget (--minutes), seed and threads, differing only in where they start
+the same budget (`train.max_minutes`, --minutes; or `train.epochs`, --epochs: equal steps, which a busy machine
+cannot skew), seed and threads, differing only in where they start
 (`train.pretrained: none`, and `synthetic` = --pretrain, as round 1 loads it). Each best-val checkpoint is then
 scored on the validated test split by the evaluate stage's evaluation (pycocotools, full and leak-free views).
 
 Both runs keep round 1's fine-tuning recipe (lr, warmup): the question is what the starting point alone buys.
 Budgeted runs take as many steps as the machine allows, so "steps" differs between runs on a busy machine; the
 load average before and after is recorded. Prints a table and writes metrics/bench_warm_start.json (--out).
-Usage: python bench/bench_warm_start.py [--frames 400] [--minutes 4] [--threads 2] [--pretrain models/pretrain/model.pt]
+Usage: python bench/bench_warm_start.py [--frames 400] [--minutes 4 | --epochs 3] [--threads 2] [--pretrain PATH]
 """
 
 from __future__ import annotations
@@ -30,12 +31,10 @@ from machine import machine_info  # noqa: E402
 from rpsdet.data.importer import import_export  # noqa: E402
 from rpsdet.data.realistic import write_roboflow_export  # noqa: E402
 from rpsdet.data.split import write_splits  # noqa: E402
-from rpsdet.evaluate.report import EvalOutputs, evaluate_model  # noqa: E402
-from rpsdet.evaluate.slices import SliceThresholds  # noqa: E402
+from rpsdet.evaluate.report import EvalOutputs, evaluate_checkpoint  # noqa: E402
 from rpsdet.files import write_json  # noqa: E402
 from rpsdet.model.checkpoint import read_checkpoint  # noqa: E402
 from rpsdet.model.device import set_threads  # noqa: E402
-from rpsdet.model.predict import Detector  # noqa: E402
 from rpsdet.model.pretrained import SYNTHETIC_CHECKPOINT  # noqa: E402
 from rpsdet.params import load_params  # noqa: E402
 from rpsdet.rounds import round_train_params  # noqa: E402
@@ -79,15 +78,17 @@ def prepare_data(root: Path, params: dict[str, Any], frames: int, seed: int) -> 
     return {"fixture": fixture, "import_split_by": plan.split_by, "validation": validation, "split": counts}
 
 
-def start_config(params: dict[str, Any], start: str, pretrain: Path, minutes: float, threads: int) -> TrainConfig:
-    """Round 1's training settings with only the starting point, the time budget and the threads changed.
-    `synthetic` loads --pretrain as init_from, as a Ray worker gets it (rpsdet.train.job.TrainJob.absolute)."""
+def start_config(
+    params: dict[str, Any], start: str, pretrain: Path, budget: dict[str, Any], threads: int
+) -> TrainConfig:
+    """Round 1's training settings with only the starting point, the budget (`max_minutes` or `epochs`) and the
+    threads changed. `synthetic` loads --pretrain as init_from, as a Ray worker gets it (TrainJob.absolute)."""
     overrides = {
         "pretrained": start,
         "init_from": str(pretrain.resolve()) if start == "synthetic" else None,
-        "max_minutes": minutes,
+        **budget,
         "threads": threads,
-        "backend": "local",
+        "run_on": "local",
         "resume": False,
     }
     return checked_config({**round_train_params(params, "round1"), **overrides}, f"bench_warm_start ({start})")
@@ -97,11 +98,10 @@ def run_start(cfg: TrainConfig, splits: Path, workdir: Path, params: dict[str, A
     """Train on the split within the budget, then score the best-val checkpoint on test as the evaluate stage does."""
     checkpoint = workdir / "model.pt"
     summary = train(cfg, splits / "train.json", splits / "val.json", checkpoint)
-    ev = params["evaluate"]
-    detector = Detector.from_checkpoint(checkpoint, summary["device"], ev["backend"])
     outputs = EvalOutputs(workdir / "eval", workdir / "eval.json", workdir / "slices.json", workdir / "plots")
-    metrics = evaluate_model(
-        detector, splits / "test.json", outputs, ev["score_threshold"], SliceThresholds(**ev["slices"]), gallery=False
+    eval_cfg = {**params["evaluate"], "gallery": False}
+    metrics = evaluate_checkpoint(
+        checkpoint, splits / "test.json", outputs, cfg=eval_cfg, threads=summary["threads"], device=summary["device"]
     )
     leak_free = metrics["leak_free"]
     return {
@@ -147,17 +147,26 @@ def main() -> None:
         help="source frames of the fixture: train ones written 3x, 10 %% go to test (400: ~40)",
     )
     parser.add_argument("--seed", type=int, default=0, help="the fixture's seed (training uses train.seed)")
-    parser.add_argument("--minutes", type=float, default=4.0, help="train.max_minutes of each run")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, default=4.0, help="train.max_minutes of each run")
+    budget.add_argument(
+        "--epochs",
+        type=int,
+        help="train.epochs of each run instead: equal steps, so a busy machine cannot give one run more of them "
+        "(a step costs the same from either start)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads of both runs")
     parser.add_argument("--pretrain", type=Path, default=SYNTHETIC_CHECKPOINT, help="the synthetic pretraining")
     parser.add_argument("--out", type=Path, default=Path("metrics/bench_warm_start.json"))
     args = parser.parse_args()
     if not args.pretrain.is_file():
         sys.exit(f"{args.pretrain} not found: run `dvc repro pretrain` first (or pass --pretrain PATH)")
-    if args.minutes <= 0:
-        parser.error("--minutes must be > 0")
+    if (args.epochs is not None and args.epochs <= 0) or args.minutes <= 0:
+        parser.error("--minutes and --epochs must be > 0")
+    budget = {"max_minutes": None, "epochs": args.epochs} if args.epochs else {"max_minutes": args.minutes}
+    label = f"{args.epochs} epochs" if args.epochs else f"{args.minutes:g} training minutes"
     params = load_params()
-    configs = {start: start_config(params, start, args.pretrain, args.minutes, args.threads) for start in STARTS}
+    configs = {start: start_config(params, start, args.pretrain, budget, args.threads) for start in STARTS}
     threads = set_threads(args.threads)
     load_before = os.getloadavg()
     started = time.perf_counter()
@@ -168,14 +177,14 @@ def main() -> None:
         data["seconds"] = round(time.perf_counter() - started, 1)
         splits = root / "splits" / params["split"]["version"]
         for start, cfg in configs.items():
-            print(f"== train.pretrained: {start}, train.max_minutes={args.minutes:g}, {threads} threads")
+            print(f"== train.pretrained: {start}, {label}, {threads} threads")
             results[start] = run_start(cfg, splits, root / start, params)
     load_after = os.getloadavg()
 
     cfg = configs["none"]
     print(
         f"\n{args.frames} fixture frames; round-1 recipe ({cfg.arch}, {cfg.image_size} px, batch {cfg.batch_size}, "
-        f"lr {cfg.lr:g}, warmup {cfg.warmup_steps} steps), {args.minutes:g} training minutes each, {threads} threads"
+        f"lr {cfg.lr:g}, warmup {cfg.warmup_steps} steps), {label} each, {threads} threads"
     )
     print("| start | steps | train s | wall s | test mAP50 | test mAP | leak-free mAP50 |")
     print("|---|---|---|---|---|---|---|")
@@ -197,7 +206,8 @@ def main() -> None:
             "threads": threads,
             "frames": args.frames,
             "fixture_seed": args.seed,
-            "max_minutes": args.minutes,
+            "max_minutes": None if args.epochs else args.minutes,
+            "epochs": args.epochs,
             "load_average_before": load_before,
             "load_average_after": load_after,
             "pretrain": pretrain_info(args.pretrain),
