@@ -3,10 +3,11 @@
 Why: from scratch at CPU batch sizes (8), the running mean/var that BatchNorm keeps while training follow the
 weights of the last dozens to hundreds of steps (momentum 0.1 in the backbone, 0.01 in the BiFPN and heads), and
 the EMA weights that are evaluated never produced the statistics they carry (their buffers are an average of the
-training model's). Eval mode then normalises with
-statistics that do not fit the weights, and val mAP drifts. Recomputed with the evaluated weights themselves, in
-train-mode forward passes without gradients and as a plain average over batches, eval mode matches training.
-torch's own `update_bn` (the SWA utility) does the pass; this module only picks the images.
+training model's). Recomputed with the evaluated weights themselves, in train-mode forward passes without gradients
+and as a plain average over batches, they fit the weights that are scored and shipped. Measured on the demo
+(bench/bench_norm.py, README "GroupNorm or BatchNorm"), that does not bring BatchNorm at batch 8 level with
+GroupNorm, which stays the default. torch's own `update_bn` (the SWA utility) does the pass; this module only picks
+the images.
 """
 
 from __future__ import annotations
