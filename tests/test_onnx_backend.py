@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from effdet import DetBenchPredict
@@ -14,6 +15,7 @@ from rpsdet.classes import CLASS_NAMES
 from rpsdet.evaluate.inference import evaluate_dataset
 from rpsdet.model.checkpoint import save_checkpoint
 from rpsdet.model.factory import build_effdet
+from rpsdet.model.onnx_backend import export_onnx
 from rpsdet.model.predict import Detection, Detector
 
 IMAGE_SIZE = 128  # the input size of conftest's random_checkpoint
@@ -78,6 +80,18 @@ def test_frozen_batchnorm_exports_and_gives_the_same_detections(drawn_images, tm
     assert sum(map(len, expected)) > 20
     for e, g in zip(expected, got, strict=True):
         assert_same_detections(e, g)
+
+
+def test_batchnorm_is_folded_into_the_convolutions_at_export(tmp_path):
+    """train.norm: batch costs nothing at inference: the exporter folds every BatchNorm into its convolution (eval
+    mode), so the file has no BatchNormalization node left for ONNX Runtime to run (bench/bench_norm.py)."""
+    torch.manual_seed(0)
+    model = build_effdet("efficientdet_d0", IMAGE_SIZE, len(CLASS_NAMES), "batch")
+    for m in model.modules():  # trained-looking statistics, so a wrong fold would show in export_onnx's check
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1), m.running_var.uniform_(0.5, 2.0)
+    ops = {node.op_type for node in onnx.load(str(export_onnx(model, IMAGE_SIZE, tmp_path / "bn.onnx"))).graph.node}
+    assert "Conv" in ops and "BatchNormalization" not in ops
 
 
 def test_torch_backend_is_detbenchpredict(random_checkpoint, drawn_images):

@@ -34,6 +34,7 @@ from rpsdet.model.targets import to_effdet_targets
 from rpsdet.progress import on_terminal
 from rpsdet.train.dataset import CACHE_MODES, DetectionDataset, collate
 from rpsdet.train.distributed import Distributed
+from rpsdet.train.precise_bn import precise_bn_loader, recompute_bn_stats
 from rpsdet.train.schedule import TimeBudget, warmup_cosine
 from rpsdet.train.transforms import train_transform
 
@@ -48,6 +49,7 @@ class TrainConfig:
     arch: str = "efficientdet_d0"
     image_size: int = 192
     norm: str = "group"
+    precise_bn_images: int = 256  # norm batch: BN statistics recomputed over this many train images per eval; 0 = off
     epochs: int = 20
     max_minutes: float | None = None  # time budget for training (steps + loading); set, it ends the run, not epochs
     batch_size: int = 8
@@ -100,6 +102,8 @@ class TrainConfig:
                 f"train.batch_size={cfg.batch_size} must divide by train.ray_workers={cfg.ray_workers}: "
                 f"it is the global batch, split between the workers"
             )
+        if cfg.precise_bn_images < 0:
+            raise ValueError(f"train.precise_bn_images is a number of images (0 = off), got {cfg.precise_bn_images!r}")
         check_start(cfg.pretrained, cfg.norm, cfg.init_from, cfg.backbone_weights)
         if cfg.cache not in CACHE_MODES:
             raise ValueError(f"train.cache must be one of {CACHE_MODES}, got {cfg.cache!r}")
@@ -161,6 +165,7 @@ class Run:
     budget: TimeBudget | None
     ckpt_config: dict[str, Any]
     total_steps: int
+    precise_bn: DataLoader | None  # norm batch: the images whose statistics replace BN's before each evaluation
     best: dict[str, Any] = field(default_factory=lambda: {"map": -1.0, "map50": -1.0, "epoch": 0, "state_dict": None})
     evals_since_best: int = 0
     step: int = 0
@@ -232,6 +237,11 @@ def build_run(cfg: TrainConfig, *, train_json: Path, data_version: str, dist: Di
         else (lambda s: warmup_cosine(s, total_steps, cfg.warmup_steps, cfg.min_lr_ratio)),
     )
     ema = ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay > 0 else None
+    precise_bn = (
+        precise_bn_loader(train_json, cfg.image_size, cfg.precise_bn_images, cfg.batch_size, cfg.seed)
+        if cfg.norm == "batch" and cfg.precise_bn_images and (dist is None or dist.main)
+        else None
+    )
     ckpt_config = {
         "arch": cfg.arch,
         "image_size": cfg.image_size,
@@ -256,6 +266,7 @@ def build_run(cfg: TrainConfig, *, train_json: Path, data_version: str, dist: Di
         budget,
         ckpt_config,
         total_steps,
+        precise_bn,
     )
 
 
@@ -355,7 +366,13 @@ def train_epoch(run: Run, epoch: int, progress: tqdm) -> dict[str, float]:
 def evaluate_and_save(
     run: Run, epoch: int, stats: dict[str, float], *, val_json: Path, out_path: Path, progress: tqdm
 ) -> None:
-    """Val mAP of the EMA weights (rank 0 only) into `stats`; a new best is saved at `out_path`."""
+    """Val mAP of the EMA weights (rank 0 only) into `stats`; a new best is saved at `out_path`.
+
+    With norm batch and train.precise_bn_images, the evaluated weights' BN statistics are first recomputed
+    (rpsdet/train/precise_bn.py): what is scored is what is saved.
+    """
+    if run.precise_bn is not None:
+        recompute_bn_stats(run.eval_model, run.precise_bn, run.device)
     detector = Detector(run.eval_model, run.cfg.image_size, list(CLASS_NAMES), str(run.device))
     metrics, _ = evaluate_dataset(detector, val_json, show_progress=False)  # the training bar reports
     run.model.train()
