@@ -49,7 +49,7 @@ class TrainConfig:
     arch: str = "efficientdet_d0"
     image_size: int = 192
     norm: str = "group"
-    precise_bn_images: int = 256  # norm batch: BN statistics recomputed over this many train images per eval; 0 = off
+    precise_bn_images: int = 0  # norm batch: BN statistics recomputed over this many train images per eval; 0 = off
     epochs: int = 20
     max_minutes: float | None = None  # time budget for training (steps + loading); set, it ends the run, not epochs
     batch_size: int = 8
