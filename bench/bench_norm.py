@@ -20,11 +20,8 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import statistics
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +30,7 @@ import onnx
 import torch
 from torch.optim.swa_utils import update_bn
 
-from bench_speed import camera_images
+from bench_speed import camera_images, interleaved
 from machine import machine_info
 from rpsdet.classes import CLASS_NAMES
 from rpsdet.evaluate.inference import evaluate_dataset
@@ -62,18 +59,6 @@ NORMS = {
     "BatchNorm without PreciseBN": {"norm": "batch", "precise_bn_images": 0},
 }
 OPS_SHOWN = ("BatchNormalization", "GroupNormalization", "InstanceNormalization", "Conv", "FusedConv")
-
-
-def interleaved(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, tuple[float, float]]:
-    """(median, best) seconds per call of each variant, timed round-robin so machine drift hits all alike. On a
-    shared machine `best` is the fairer estimate of a variant's own speed (as in bench_speed.py)."""
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, fn in variants.items():
-            started = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - started)
-    return {name: (statistics.median(t), min(t)) for name, t in times.items()}
 
 
 def export_native_groupnorm(model: torch.nn.Module, path: Path) -> Path:
