@@ -13,7 +13,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from rpsdet.classes import CLASS_NAMES
 from rpsdet.evaluate.inference import evaluate_dataset
-from rpsdet.model.checkpoint import save_checkpoint
+from rpsdet.model.checkpoint import read_checkpoint, save_checkpoint
 from rpsdet.model.factory import build_effdet
 from rpsdet.model.onnx_backend import export_onnx
 from rpsdet.model.predict import Detection, Detector
@@ -124,7 +124,7 @@ def test_channels_last_torch_backend_matches_contiguous(random_checkpoint, drawn
     conv = fast.bench.model.backbone.conv_stem.weight
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     model = build_effdet("efficientdet_d0", IMAGE_SIZE, len(CLASS_NAMES), "group")
-    model.load_state_dict(torch.load(random_checkpoint, weights_only=False)["state_dict"])
+    model.load_state_dict(read_checkpoint(random_checkpoint)["state_dict"])
     plain = Detector(model, IMAGE_SIZE, list(CLASS_NAMES))
     for e, g in zip(plain.predict(drawn_images, 0.05), fast.predict(drawn_images, 0.05), strict=True):
         assert_same_detections(e, g)

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
+from rpsdet.model.checkpoint import read_checkpoint
 from rpsdet.params import deep_merge
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,9 +124,9 @@ def test_round_1_fine_tunes_the_synthetic_pretraining_artifact(pipeline):
     pretrain = json.loads((work / "metrics" / "pretrain.json").read_text())
     assert 0.0 <= pretrain["map50"] <= 1.0 and pretrain["steps"] > 0 and pretrain["seconds"] > 0
     artifact = yaml.safe_load((work / "dvc.yaml").read_text())["artifacts"]["pretrain"]
-    checkpoint = torch.load(work / artifact["path"], map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(work / artifact["path"])
     assert checkpoint["config"]["started_from"] == "none"
-    round1 = torch.load(work / "models" / "round1" / "model.pt", map_location="cpu", weights_only=False)
+    round1 = read_checkpoint(work / "models" / "round1" / "model.pt")
     assert round1["config"]["started_from"] == artifact["path"] == "models/pretrain/model.pt"
 
 

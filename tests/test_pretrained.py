@@ -21,7 +21,7 @@ from effdet import EfficientDet, get_efficientdet_config
 from timm.layers import FrozenBatchNormAct2d
 
 from rpsdet.classes import CLASS_NAMES
-from rpsdet.model.checkpoint import load_checkpoint, save_checkpoint
+from rpsdet.model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from rpsdet.model.factory import build_effdet
 from rpsdet.model.pretrained import SYNTHETIC_CHECKPOINT, PretrainedWeightsMissing, check_start, start_point
 from rpsdet.train.job import TrainJob
@@ -191,7 +191,7 @@ def test_a_frozen_batch_checkpoint_warm_starts_and_keeps_its_statistics(coco_fil
         build_effdet(ARCH, 128, len(CLASS_NAMES), "frozen_batch", pretrained="coco"),
         {"arch": ARCH, "image_size": 128, "norm": "frozen_batch", "class_names": list(CLASS_NAMES)},
     )
-    first = torch.load(warm, weights_only=False)["state_dict"]
+    first = read_checkpoint(warm)["state_dict"]
     second, config = _trained_from(
         TrainConfig(init_from=str(warm), norm="frozen_batch", **TINY), tiny_splits, tmp_path / "second.pt"
     )
@@ -206,7 +206,7 @@ def test_synthetic_starts_from_the_pretrain_stage_model(tiny_checkpoint, tiny_sp
     monkeypatch.chdir(tmp_path)
     SYNTHETIC_CHECKPOINT.parent.mkdir(parents=True)
     shutil.copy(tiny_checkpoint, SYNTHETIC_CHECKPOINT)
-    pretrain = torch.load(SYNTHETIC_CHECKPOINT, weights_only=False)["state_dict"]
+    pretrain = read_checkpoint(SYNTHETIC_CHECKPOINT)["state_dict"]
     state, config = _trained_from(
         TrainConfig(pretrained="synthetic", lr=1e-6, **TINY), tiny_splits, tmp_path / "model.pt"
     )

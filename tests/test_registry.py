@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from rpsdet.cli import main
+from rpsdet.model.checkpoint import read_checkpoint
 from rpsdet.registry.versions import list_versions, resolve
 
 pytestmark = pytest.mark.slow
@@ -102,7 +103,7 @@ def test_import_checks_records_and_publishes_a_ready_made_checkpoint(repo, tiny_
     garbage.write_bytes(b"not a checkpoint")
     assert main(["models", "import", str(garbage), "--name", "friend", "--repo", str(repo)]) == 2
     assert "does not load as an rpsdet checkpoint" in capsys.readouterr().err
-    ckpt = torch.load(tiny_checkpoint, weights_only=False)
+    ckpt = read_checkpoint(tiny_checkpoint)
     ckpt["config"]["class_names"] = ["cat", "dog", "bird"]
     other = tmp_path / "other.pt"
     torch.save(ckpt, other)

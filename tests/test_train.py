@@ -3,10 +3,9 @@
 import csv
 
 import pytest
-import torch
 from dvclive import Live
 
-from rpsdet.model.checkpoint import load_checkpoint
+from rpsdet.model.checkpoint import load_checkpoint, read_torch_file
 from rpsdet.train.loop import TrainConfig, resumable_state, train
 
 TINY = dict(image_size=128, batch_size=4, warmup_steps=3, eval_every=1, ema_decay=0.9, threads=2)
@@ -47,7 +46,7 @@ def test_an_interrupted_run_resumes_and_ends_with_the_same_epoch_count(tiny_spli
     args = (tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt")
     with pytest.raises(Interrupt):
         train(cfg, *args, state_path=tmp_path / "last.pt", on_epoch_end=_stop_after(1))
-    assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 1
+    assert read_torch_file(tmp_path / "last.pt")["epoch"] == 1
     (tmp_path / "model.pt").unlink()  # DVC deletes a stage's outputs before rerunning it
     epochs_seen = []
     summary = train(cfg, *args, state_path=tmp_path / "last.pt", on_epoch_end=epochs_seen.append)
@@ -109,7 +108,7 @@ def test_a_time_budget_ends_the_run_at_its_lr_floor_and_a_resumed_run_spends_onl
 
     with pytest.raises(Interrupt):
         train(cfg, *args, state_path=tmp_path / "last.pt", stop_when=record(first, budget_s / 3))
-    spent_before = torch.load(tmp_path / "last.pt", weights_only=False)["train_seconds"]
+    spent_before = read_torch_file(tmp_path / "last.pt")["train_seconds"]
     assert budget_s / 3 <= spent_before < budget_s and spent_before == pytest.approx(first[-1][1]["train_seconds"])
     assert not (tmp_path / "model.pt").exists()  # no evaluation yet, so no checkpoint
 
@@ -128,7 +127,7 @@ def test_a_time_budget_ends_the_run_at_its_lr_floor_and_a_resumed_run_spends_onl
     assert [e for e, stats in second if "val/map50" in stats] == [summary["epochs_run"]]  # one last evaluation
     _, _, ckpt = load_checkpoint(tmp_path / "model.pt")
     assert ckpt["epoch"] == summary["best_epoch"] == summary["epochs_run"] and "map50" in ckpt["val_metrics"]
-    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    state = read_torch_file(tmp_path / "last.pt")
     assert state["epoch"] == summary["epochs_run"]
     assert state["train_seconds"] == pytest.approx(summary["train_seconds"], abs=0.01)
     assert resumable_state(tmp_path / "last.pt", cfg) is None  # a spent budget starts over next time

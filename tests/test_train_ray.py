@@ -6,10 +6,10 @@ import math
 import os
 
 import pytest
-import torch
 
 from rpsdet.data.coco import read_coco
 from rpsdet.evaluate.inference import evaluate_dataset
+from rpsdet.model.checkpoint import read_torch_file
 from rpsdet.model.predict import Detector
 from rpsdet.train.fit import fit
 from rpsdet.train.job import TrainJob
@@ -50,7 +50,7 @@ def test_two_workers_share_the_steps_and_rank_0_alone_saves_and_logs(tiny_splits
     assert json.loads((tmp_path / "live" / "metrics.json").read_text())["world_size"] == 2
 
     # The checkpoint is the usual one-file format: it loads, detects and scores.
-    assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 2
+    assert read_torch_file(tmp_path / "last.pt")["epoch"] == 2
     detector = Detector.from_checkpoint(tmp_path / "model.pt", backend="torch")
     metrics, _ = evaluate_dataset(detector, tiny_splits / "test.json")
     assert math.isfinite(metrics["map"]) and math.isfinite(metrics["map50"])
