@@ -1,4 +1,4 @@
-"""Time to val mAP50 >= target per training recipe, and what each model scores on test (overall, >= 2 hands).
+"""Time to val mAP50 >= target per training recipe, or test mAP at a fixed training budget (--budget-minutes).
 
 Each recipe is params.yaml's `train:` settings (the from-scratch recipe: round 1 itself now fine-tunes the synthetic
 pretraining) plus a few overrides (RECIPES). It trains from scratch on
@@ -8,9 +8,14 @@ loop's `train_seconds`), evaluation excluded. The checkpoint the loop ships at t
 then scored on the test split, overall and on images with at least two hands, where the train source is weakest.
 The lr schedule spans --epochs whether or not a recipe stops early: compare recipes at the same --epochs.
 
+With --budget-minutes every recipe trains for that much training time instead (train.max_minutes: the cosine
+follows the clock, so each recipe ends at the lr floor whatever its step cost) and no target stops it: the
+accuracy-per-training-minute comparison. A time budget is only fair on an otherwise idle machine.
+
 Needs the split files: `dvc repro split` writes data/splits/<split.version>/{train,val,test}.json, or pass
 --train-json/--val-json/--test-json. Prints a table and writes metrics/bench_time_to_map.json.
 Usage: python bench/bench_time_to_map.py [--recipes baseline,mosaic] [--epochs 36] [--target 0.9] [--image-size 192]
+       python bench/bench_time_to_map.py --budget-minutes 12.12 --recipes baseline,cache_ram,lr_x2
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,14 @@ RECIPES: dict[str, dict[str, Any]] = {
     "baseline": {},
     "mosaic": {"mosaic": 0.5},
     "mosaic_always": {"mosaic": 1.0},  # the dose-response check: every training image a mosaic
+    "cache_ram": {"cache": "ram"},
+    "lr_x2": {"lr": 0.006},
+    "batch16": {"batch_size": 16, "lr": 0.0042},  # lr by the square root of the batch ratio
+    "warmup_short": {"warmup_steps": 30},
+    # Progressive size, as two runs (bench only, --budget-minutes): the first 40 % of the budget at 128 px from
+    # random weights, the rest at the full size starting there (a fresh warmup of 20 steps and cosine, as round 1
+    # fine-tunes the pretraining). A 128-px step moves 0.44x the pixels of a 192-px one.
+    "progressive": {"progressive": (128, 0.4)},
 }
 
 
@@ -52,41 +66,104 @@ def test_scores(checkpoint: Path, test_json: Path, device: str) -> dict[str, flo
     }
 
 
-def run_recipe(cfg: TrainConfig, target: float, paths: dict[str, Path], workdir: Path) -> dict[str, Any]:
+def run_recipe(
+    phases: list[TrainConfig], target: float | None, paths: dict[str, Path], workdir: Path
+) -> dict[str, Any]:
+    """Train the phases in turn, each starting from the previous one's checkpoint; score the last on test."""
     curve: list[dict[str, float]] = []
+    spent = 0.0  # training seconds of the earlier phases
 
     def reached(epoch: int, stats: dict[str, float]) -> bool:
+        if "val/map50" not in stats:  # an epoch without evaluation (eval_every > 1)
+            return False
         curve.append(
             {
                 "epoch": epoch,
-                "train_seconds": round(stats["train_seconds"], 2),
+                "train_seconds": round(spent + stats["train_seconds"], 2),
                 "val_map50": stats["val/map50"],
                 "val_map": stats["val/map"],
             }
         )
-        return stats["val/map50"] >= target
+        return target is not None and stats["val/map50"] >= target
 
-    checkpoint = workdir / "model.pt"
-    summary = train(cfg, paths["train"], paths["val"], checkpoint, stop_when=reached)
-    hit = next((row for row in curve if row["val_map50"] >= target), None)
+    summaries, checkpoint = [], None
+    for i, cfg in enumerate(phases):
+        start = {"init_from": str(checkpoint), "pretrained": "none"} if checkpoint else {}
+        checkpoint = workdir / f"phase{i}.pt"
+        summaries.append(train(replace(cfg, **start), paths["train"], paths["val"], checkpoint, stop_when=reached))
+        spent += summaries[-1]["train_seconds"]
+    hit = next((row for row in curve if target is not None and row["val_map50"] >= target), None)
+    images = sum(s["steps"] * cfg.batch_size for s, cfg in zip(summaries, phases))
     return {
         "reached": hit is not None,
         "epoch": hit and hit["epoch"],
         "train_seconds": hit and hit["train_seconds"],
-        "epochs_run": summary["epochs_run"],
-        "train_seconds_run": summary["train_seconds"],
+        "epochs_run": sum(s["epochs_run"] for s in summaries),
+        "steps_run": sum(s["steps"] for s in summaries),
+        "train_seconds_run": round(spent, 2),
         "best_val_map50": max(row["val_map50"] for row in curve),
-        "images_per_s": summary["images_per_s"],
-        **test_scores(checkpoint, paths["test"], summary["device"]),
+        "images_per_s": round(images / spent, 2),
+        **test_scores(checkpoint, paths["test"], summaries[-1]["device"]),
         "curve": curve,
     }
 
 
+def recipe_phases(base: dict[str, Any], overrides: dict[str, Any], fixed: dict[str, Any]) -> list[TrainConfig]:
+    """params.yaml's train settings + a recipe's overrides + the bench's fixed settings, as the runs to train:
+    one, or progressive size's two ((size, share of the budget) first, then the rest at full size)."""
+    progressive = overrides.get("progressive")
+    cfg = TrainConfig.from_params({**base, **{k: v for k, v in overrides.items() if k != "progressive"}, **fixed})
+    if progressive is None:
+        return [cfg]
+    if not cfg.max_minutes:
+        raise SystemExit("the progressive recipe splits a time budget: give --budget-minutes")
+    size, share = progressive
+    return [
+        replace(cfg, image_size=size, max_minutes=cfg.max_minutes * share),
+        replace(cfg, max_minutes=cfg.max_minutes * (1 - share), warmup_steps=20),
+    ]
+
+
+def overrides_of(name: str) -> dict[str, Any]:
+    """A recipe's overrides; `a+b` is recipes a and b together (b wins where both set a key)."""
+    merged: dict[str, Any] = {}
+    for part in name.split("+"):
+        merged.update(RECIPES[part])
+    return merged
+
+
+def print_table(results: dict[str, Any], target: float | None) -> None:
+    if target is None:
+        print("\n| recipe | test mAP50 | test mAP | test mAP50, >= 2 hands | steps | images/s | best val mAP50 |")
+        print("|---|---|---|---|---|---|---|")
+        for name, r in results.items():
+            print(
+                f"| {name} | {r['test_map50']:.3f} | {r['test_map']:.3f} | {r['test_map50_multi']:.3f} "
+                f"| {r['steps_run']} | {r['images_per_s']:.1f} | {r['best_val_map50']:.3f} |"
+            )
+        return
+    print(
+        f"\n| recipe | val mAP50 >= {target} at epoch | train s to it | test mAP50 | test mAP50, >= 2 hands "
+        f"| best val mAP50 | epochs run |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        epoch, seconds = (r["epoch"], f"{r['train_seconds']:.0f}") if r["reached"] else ("not reached", "-")
+        print(
+            f"| {name} | {epoch} | {seconds} | {r['test_map50']:.3f} | {r['test_map50_multi']:.3f} "
+            f"({r['test_multi_images']} images) | {r['best_val_map50']:.3f} | {r['epochs_run']} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipes", default="baseline,mosaic", help=f"comma-separated, of: {', '.join(RECIPES)}")
+    parser.add_argument(
+        "--recipes", default="baseline,mosaic", help=f"comma-separated, of: {', '.join(RECIPES)}; a+b = together"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="most epochs per recipe (default: train.epochs)")
     parser.add_argument("--target", type=float, default=0.9, help="val mAP50 to reach")
+    parser.add_argument("--budget-minutes", type=float, help="train each recipe this long instead (no --target)")
+    parser.add_argument("--eval-every", type=int, default=4, help="with --budget-minutes: epochs between val evals")
     parser.add_argument("--image-size", type=int, default=None, help="default: train.image_size")
     parser.add_argument("--train-json", type=Path)
     parser.add_argument("--val-json", type=Path)
@@ -95,7 +172,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     names = args.recipes.split(",")
-    if unknown := sorted(set(names) - set(RECIPES)):
+    if unknown := sorted({part for name in names for part in name.split("+")} - set(RECIPES)):
         parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
     splits = Path("data/splits") / params["split"]["version"]
     paths = {
@@ -109,44 +186,36 @@ def main() -> None:
         )
 
     base = params["train"]
+    target = None if args.budget_minutes else args.target
     fixed = {
-        "eval_every": 1,
+        "eval_every": args.eval_every if args.budget_minutes else 1,
         "early_stop_patience": 0,
         "resume": False,
         "run_on": "local",
         "init_from": None,
+        "pretrained": "none",
+        "max_minutes": args.budget_minutes,
         "epochs": args.epochs or base["epochs"],
         "image_size": args.image_size or base["image_size"],
     }
+    setup = {
+        "machine": machine_info(),
+        **({"budget_minutes": args.budget_minutes} if target is None else {"target_val_map50": target}),
+        "max_epochs": fixed["epochs"],
+        "image_size": fixed["image_size"],
+        "data": {k: str(v) for k, v in paths.items()},
+    }
     results: dict[str, Any] = {}
     for name in names:
-        cfg = TrainConfig.from_params({**base, **RECIPES[name], **fixed})
-        print(f"== {name}: {RECIPES[name] or 'params.yaml'}, up to {cfg.epochs} epochs at {cfg.image_size} px")
+        overrides = overrides_of(name)
+        phases = recipe_phases(base, overrides, fixed)
+        cfg = phases[-1]
+        limit = f"{args.budget_minutes:g} min" if target is None else f"up to {cfg.epochs} epochs"
+        print(f"== {name}: {overrides or 'params.yaml'}, {limit} at {cfg.image_size} px", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
-            results[name] = {"overrides": RECIPES[name], **run_recipe(cfg, args.target, paths, Path(tmp))}
-
-    print(
-        f"\n| recipe | val mAP50 >= {args.target} at epoch | train s to it | test mAP50 | test mAP50, >= 2 hands "
-        f"| best val mAP50 | epochs run |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for name, r in results.items():
-        epoch, seconds = (r["epoch"], f"{r['train_seconds']:.0f}") if r["reached"] else ("not reached", "-")
-        print(
-            f"| {name} | {epoch} | {seconds} | {r['test_map50']:.3f} | {r['test_map50_multi']:.3f} "
-            f"({r['test_multi_images']} images) | {r['best_val_map50']:.3f} | {r['epochs_run']} |"
-        )
-    write_json(
-        args.out,
-        {
-            "machine": machine_info(),
-            "target_val_map50": args.target,
-            "max_epochs": fixed["epochs"],
-            "image_size": fixed["image_size"],
-            "data": {k: str(v) for k, v in paths.items()},
-            "recipes": results,
-        },
-    )
+            results[name] = {"overrides": overrides, **run_recipe(phases, target, paths, Path(tmp))}
+        write_json(args.out, {**setup, "recipes": results})  # after each recipe: a long run keeps what it has
+    print_table(results, target)
 
 
 if __name__ == "__main__":
