@@ -26,7 +26,7 @@ from rpsdet.model.predict import Detector
 from rpsdet.serve.auth import TokenSigner, UserStore, load_or_create_secret
 from rpsdet.serve.config import ServeConfig
 from rpsdet.serve.models import served_model
-from rpsdet.serve.runner import local_app
+from rpsdet.serve.runner import FAST_PATH_ENV, local_app
 
 pytestmark = pytest.mark.slow
 CADDYFILE = Path(__file__).resolve().parents[1] / "deploy" / "Caddyfile"
@@ -449,4 +449,28 @@ def test_tls_proxy_recipe_serves_the_phone_over_https_and_limits_the_body(server
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    assert_still_serving(server, auth, sample)
+
+
+def ray_process_env(title: bytes) -> list[dict[str, str]]:
+    """The environment of each running process whose command line (Ray's process title) contains `title`."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if title in (proc / "cmdline").read_bytes():
+                pairs = (proc / "environ").read_bytes().split(b"\0")
+                found.append(dict(p.decode(errors="replace").split("=", 1) for p in pairs if b"=" in p))
+        except OSError:
+            continue  # ended meanwhile
+    return found
+
+
+def test_proxy_and_replica_run_with_the_fast_request_path(server, auth, sample):
+    """FAST_PATH_ENV reaches the processes that read it (the proxy through the controller's runtime env); requests
+    still carry the client address the limits key on (the lockout test above)."""
+    for title in (b"ProxyActor", b"ServeReplica:rpsdet:ingress"):
+        envs = ray_process_env(title)
+        assert envs, f"no running process titled {title!r}"
+        for env in envs:
+            assert {k: env.get(k) for k in FAST_PATH_ENV} == FAST_PATH_ENV, title
     assert_still_serving(server, auth, sample)
