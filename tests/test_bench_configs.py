@@ -36,7 +36,7 @@ def test_warm_start_configs_differ_only_in_where_they_start(start, budget, rando
 FIXED = {"resume": False, "run_on": "local", "init_from": None, "pretrained": "none", "image_size": 192}
 
 
-@pytest.mark.parametrize("name", [*bench_time_to_map.RECIPES, "cache_ram+mosaic+lr_x2"])
+@pytest.mark.parametrize("name", [*bench_time_to_map.RECIPES, "cache_ram+mosaic+lr_6e-3"])
 def test_time_to_map_recipes_build_valid_configs(name):
     base = load_params(ROOT / "params.yaml")["train"]
     overrides = bench_time_to_map.overrides_of(name)

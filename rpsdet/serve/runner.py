@@ -33,12 +33,11 @@ def gpus_per_replica(setting: str | float) -> float:
 # cores an in-process predict took 60-69 ms with PASSIVE, 112-120 ms without).
 REPLICA_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 # The request path, proxy and replica alike (Serve reads these when its processes start): the proxy sends requests to
-# the replica over gRPC instead of Ray actor calls, and routes them on its own event loop, not a second one in
-# another thread. Measured at concurrency 1, runs alternating: HTTP p50 minus the model time 20-27 ms with
-# Serve's defaults, 15-18 ms with these. Part of Ray's
-# RAY_SERVE_THROUGHPUT_OPTIMIZED set, without its HAProxy front (it hides the client address that login limits key
-# on), buffered logs, or our code on the replica's main loop (there, concurrent requests for two versions stopped
-# forming batches: tests/test_serve_api.py) (README, "Serving overhead").
+# the replica over gRPC instead of Ray actor calls and routes them on its own event loop, not a second one in another
+# thread. Measured at concurrency 1, runs alternating: HTTP p50 minus the model time 20-27 ms with Serve's defaults,
+# 15-18 ms with these. Part of Ray's RAY_SERVE_THROUGHPUT_OPTIMIZED set, without its HAProxy front (it hides the
+# client address that login limits key on), buffered logs, or our code on the replica's main loop (there, concurrent
+# requests for two versions stopped forming batches: tests/test_serve_api.py). README, "Serving overhead".
 FAST_PATH_ENV = {
     "RAY_SERVE_PROXY_USE_GRPC": "1",
     "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
