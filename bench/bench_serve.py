@@ -6,7 +6,7 @@ then a mixed-version run alternates the two at the top level. Serving overhead =
 the in-process model p50 (same images, same run, same thread count and OpenMP settings), and minus the model time
 the service itself reports for the same requests (steadier on a shared machine). Batching gain = requests/s at the
 top level with batching (`serve.max_batch_size`, or 4 when it resolves to 1) vs without (max_batch_size 1, no batch
-wait).
+wait). The levels run again behind the other HTTP front (serve.http_proxy: Serve's Python proxy or HAProxy), same run.
 Prints a table, writes metrics/bench_serve.json.
 Usage: python bench/bench_serve.py [--checkpoint PATH] [--second-checkpoint PATH] [--duration 10] [--levels 1,4,8]
 """
@@ -234,6 +234,15 @@ def main() -> None:
             args.duration,
             mixed=False,
         )
+        other_front = "haproxy" if base.http_proxy == "serve" else "serve"
+        front = run_config(
+            checkpoints,
+            replace(base, http_proxy=other_front),
+            images,
+            levels,
+            args.duration,
+            mixed=False,
+        )
 
     top, other_top = default["levels"][-1], other["levels"][0]
     batched, unbatched = (other_top, top) if other_batch > 1 else (top, other_top)
@@ -241,13 +250,15 @@ def main() -> None:
     # The same figure against the model time measured inside the service during the same requests: on a machine
     # shared with other work, the in-process p50 (measured minutes earlier) can be far off.
     overhead_in_service = round(default["levels"][0]["p50_ms"] - default["levels"][0]["model_p50_ms"], 1)
+    front_overhead = round(front["levels"][0]["p50_ms"] - front["levels"][0]["model_p50_ms"], 1)
     gain = round(batched["rps"] / unbatched["rps"], 2) if unbatched["rps"] else float("nan")
-    rows = default["levels"] + [default["mixed_versions"], other_top]
+    rows = default["levels"] + [default["mixed_versions"], other_top] + front["levels"]
     result = {
         "machine": machine_info(),
         "checkpoints": [str(c) for c in checkpoints],
         "duration_s": args.duration,
         "layout": "one deployment (ingress holds the models)",
+        "http_proxy": base.http_proxy,
         "max_batch_size": default["max_batch_size"],
         "threads_per_replica": base.threads_per_replica,
         "levels": default["levels"],
@@ -256,6 +267,10 @@ def main() -> None:
         "model_p50_ms_in_process": in_process,
         "serving_overhead_ms": overhead,
         "serving_overhead_vs_in_service_model_ms": overhead_in_service,
+        f"http_proxy_{other_front}": {
+            "levels": front["levels"],
+            "serving_overhead_vs_in_service_model_ms": front_overhead,
+        },
         "batching_gain": gain,
         "batching_compared": [max(other_batch, default["max_batch_size"]), 1],
         "replica_rss_mib_two_versions": default["rss_mib"],
@@ -266,10 +281,11 @@ def main() -> None:
 
     print("| run | concurrency | requests/s | p50 ms | p95 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|---|")
-    labels = [f"default version, batch {default['max_batch_size']}"] * len(levels) + [
-        "two versions alternating",
-        f"batch {other_batch}",
-    ]
+    labels = (
+        [f"{base.http_proxy}, default version, batch {default['max_batch_size']}"] * len(levels)
+        + ["two versions alternating", f"batch {other_batch}"]
+        + [f"{other_front}, default version, batch {front['max_batch_size']}"] * len(levels)
+    )
     for label, r in zip(labels, rows):
         print(
             f"| {label} | {r['concurrency']} | {r['rps']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | "
@@ -277,7 +293,8 @@ def main() -> None:
         )
     print(
         f"\nin-process model p50 {in_process} ms; serving overhead {overhead} ms (target <= 5), "
-        f"{overhead_in_service} ms against the model time inside the service; batching gain "
+        f"{overhead_in_service} ms against the model time inside the service ({base.http_proxy}; {other_front}: "
+        f"{front_overhead} ms); batching gain "
         f"{gain}x (batch {max(other_batch, default['max_batch_size'])} over 1 at concurrency {max(levels)}); "
         f"serving replica RSS with two versions {default['rss_mib']} MiB -> {args.out}"
     )

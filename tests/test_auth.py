@@ -3,6 +3,7 @@
 import io
 import json
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,6 +256,24 @@ def test_timeouts_and_ingress_concurrency_come_from_params():
     assert cfg.ingress_max_ongoing_requests == 64 and cfg.trusted_proxies == ("127.0.0.1",)
     with pytest.raises(ValueError, match="request_timeout_s"):
         ServeConfig.from_params({"request_timeout_s": 0})
+
+
+def test_haproxy_front_only_on_loopback(tmp_path):
+    """HAProxy does not pass the client's address on: on a LAN address every caller would share one address in the
+    login limits and lockouts (on loopback every caller is 127.0.0.1 either way, or the TLS proxy's X-Forwarded-For).
+    Its files go to our private dir, not Ray's shared /tmp one."""
+    from rpsdet.serve.runner import haproxy_env
+
+    with pytest.raises(ValueError, match="cannot listen on '0.0.0.0'.*127.0.0.1"):
+        ServeConfig.from_params({"http_proxy": "haproxy", "host": "0.0.0.0", "trusted_proxies": ["127.0.0.1"]})
+    with pytest.raises(ValueError, match="http_proxy must be one of"):
+        ServeConfig.from_params({"http_proxy": "nginx"})
+    assert haproxy_env(ServeConfig.from_params({}), tmp_path) == {}
+    cfg = ServeConfig.from_params({"http_proxy": "haproxy", "request_timeout_s": 2.5})
+    env = haproxy_env(cfg, tmp_path)
+    assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1" and env["RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S"] == "3"
+    paths = [v for k, v in env.items() if k.endswith(("_PATH", "_LOC", "_BASE", "_FILE"))]
+    assert len(paths) == 5 and all(Path(v).is_relative_to(tmp_path) for v in paths)
 
 
 def test_max_batch_size_auto_is_1_on_cpu_and_8_on_gpu():

@@ -1,7 +1,8 @@
 """The HTTP API against a real `serve.run` on 127.0.0.1 with two small real model versions: results, auth, refusals
 and choosing a version.
 
-One Ray start for the whole module; every refusal test ends by checking the replica still answers.
+Every test runs behind both HTTP fronts (serve.http_proxy: Serve's Python proxy, then HAProxy), one Ray start each;
+every refusal test ends by checking the replica still answers.
 """
 
 import io
@@ -40,8 +41,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tiny_checkpoint, tiny_checkpoint_v2, tmp_path_factory):
+@pytest.fixture(scope="module", params=["serve", "haproxy"])
+def server(request, tiny_checkpoint, tiny_checkpoint_v2, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     users = UserStore(root / "users.json")
     for name in ("alice", "bob", "carol", "dave", "erin", "grace"):
@@ -56,6 +57,7 @@ def server(tiny_checkpoint, tiny_checkpoint_v2, tmp_path_factory):
             "users_file": str(root / "users.json"),
             "secret_file": str(root / "secret"),
             "trusted_proxies": ["127.0.0.1"],  # the tests play clients on other addresses with X-Forwarded-For
+            "http_proxy": request.param,
             "limits": {
                 "max_body_bytes": 2 * 2**20,
                 "max_pixels": 4_000_000,
@@ -465,12 +467,21 @@ def ray_process_env(title: bytes) -> list[dict[str, str]]:
     return found
 
 
-def test_proxy_and_replica_run_with_the_fast_request_path(server, auth, sample):
-    """FAST_PATH_ENV reaches the processes that read it (the proxy through the controller's runtime env); requests
-    still carry the client address the limits key on (the lockout test above)."""
-    for title in (b"ProxyActor", b"ServeReplica:rpsdet:ingress"):
+def test_the_front_and_the_replica_start_with_their_settings(server, auth, sample):
+    """The settings reach the processes that read them (the front through the controller's runtime env): the
+    Python proxy's FAST_PATH_ENV, or HAProxy with its admin socket (mode 666) in a 0700 directory of our Ray temp
+    dir rather than Ray's shared /tmp/haproxy-serve. Requests still carry the client address the limits key on (the
+    lockout test)."""
+    if server["cfg"].http_proxy == "serve":
+        expected, titles = FAST_PATH_ENV, (b"ProxyActor", b"ServeReplica:rpsdet:ingress")
+    else:
+        expected, titles = {"RAY_SERVE_ENABLE_HA_PROXY": "1"}, (b"HAProxyManager", b"ServeReplica:rpsdet:ingress")
+    for title in titles:
         envs = ray_process_env(title)
         assert envs, f"no running process titled {title!r}"
         for env in envs:
-            assert {k: env.get(k) for k in FAST_PATH_ENV} == FAST_PATH_ENV, title
+            assert {k: env.get(k) for k in expected} == expected, title
+            if server["cfg"].http_proxy == "haproxy":
+                private = Path(env["RAY_SERVE_HAPROXY_SOCKET_PATH"]).parent
+                assert private.parent.name.startswith("rpsdet-ray-") and private.stat().st_mode & 0o077 == 0
     assert_still_serving(server, auth, sample)

@@ -28,6 +28,8 @@ class Limits:
 
 
 PROXY_LOCATIONS = ("HeadOnly", "EveryNode")
+HTTP_PROXIES = ("serve", "haproxy")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # On 2 CPU cores a batch of 4 ran at 0.8x the throughput of no batching (the cores are already busy with one
 # image); a GPU runs a batch of 8 in about the time of one.
 AUTO_BATCH_CPU = 1
@@ -60,6 +62,10 @@ class ServeConfig:
     # Client addresses whose X-Forwarded-For header is believed (a TLS proxy on this machine: 127.0.0.1);
     # login limits and lockouts key on the address the proxy saw.
     trusted_proxies: tuple[str, ...] = ()
+    # What takes HTTP requests in: "serve" = Ray Serve's Python proxy, which hands them to the replica; "haproxy" =
+    # Ray's HAProxy front, which sends them straight to the replica's own HTTP server (README, "Serving overhead").
+    # HAProxy does not pass the client's address on, so it listens on loopback only (a TLS proxy in front for phones).
+    http_proxy: str = "serve"
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -97,6 +103,15 @@ class ServeConfig:
             raise ValueError(f"serve.proxy_location must be one of {PROXY_LOCATIONS}, got {cfg.proxy_location!r}")
         if cfg.num_gpus != "auto" and not isinstance(cfg.num_gpus, (int, float)):
             raise ValueError(f"serve.num_gpus must be 'auto' or a number, got {cfg.num_gpus!r}")
+        if cfg.http_proxy not in HTTP_PROXIES:
+            raise ValueError(f"serve.http_proxy must be one of {HTTP_PROXIES}, got {cfg.http_proxy!r}")
+        if cfg.http_proxy == "haproxy" and cfg.host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"serve.http_proxy: haproxy cannot listen on {cfg.host!r}: HAProxy passes requests on without the "
+                "client's address, so every caller on the network would share one address in the login limits and "
+                "lockouts. Keep serve.host: 127.0.0.1 and put the TLS proxy in front for phones (README, 'TLS for "
+                "phones'), or use http_proxy: serve"
+            )
         return cfg
 
     def batch_size(self, num_gpus: float) -> int:

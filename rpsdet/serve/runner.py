@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import signal
 import threading
@@ -47,11 +48,41 @@ FAST_PATH_ENV = {
 PROXY_ENV = {"RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING": "0", **FAST_PATH_ENV}
 
 
-def build_app(models: list[ServedModel], cfg: ServeConfig, num_gpus: float, secret: bytes):
+HAPROXY_DIR = "h"  # under our own cluster's temp dir
+
+
+def haproxy_env(cfg: ServeConfig, private_dir: Path | None) -> dict[str, str]:
+    """serve.http_proxy: haproxy, for the controller (which runs HAProxy instead of the Python proxy) and the
+    replicas (which then serve HTTP themselves); empty for the Python proxy."""
+    if cfg.http_proxy != "haproxy":
+        return {}
+    env = {
+        "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        # HAProxy's default 4 threads took the model's cores on 2 (60 ms model time vs 31 ms with one thread); one
+        # HAProxy thread moves far more requests than a CPU replica answers.
+        "RAY_SERVE_HAPROXY_NBTHREAD": "1",
+        "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": str(math.ceil(cfg.request_timeout_s)),
+    }
+    if private_dir is not None:
+        # Ray's defaults are under /tmp/haproxy-serve, where anyone on the machine reaches the admin socket (mode
+        # 666): deploy() makes this directory 0700. Short names: Ray adds a 56-character directory, and HAProxy
+        # takes socket paths of up to 97.
+        files = private_dir / HAPROXY_DIR
+        env |= {
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(files / "haproxy.cfg"),
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": str(files / "a.sock"),
+            "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(files / "m.sock"),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(files),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(files / "server-state"),
+        }
+    return env
+
+
+def build_app(models: list[ServedModel], cfg: ServeConfig, num_gpus: float, secret: bytes, front: dict[str, str]):
     from rpsdet.serve.app import Ingress
 
     scaling = {"autoscaling_config": cfg.autoscaling} if cfg.autoscaling else {"num_replicas": cfg.replicas}
-    env = {**REPLICA_ENV, **FAST_PATH_ENV, "OMP_NUM_THREADS": str(cfg.threads_per_replica)}
+    env = {**REPLICA_ENV, **FAST_PATH_ENV, **front, "OMP_NUM_THREADS": str(cfg.threads_per_replica)}
     # The ingress is async: a high max_ongoing_requests lets waiting logins and uploads share it without
     # queueing /detect behind them (Serve's default is 5 per replica); the model runs one batch at a time inside.
     return Ingress.options(
@@ -66,19 +97,24 @@ def http_options(cfg: ServeConfig) -> dict[str, Any]:
     return {"host": cfg.host, "port": cfg.port, "request_timeout_s": cfg.request_timeout_s}
 
 
-def deploy(models: list[ServedModel], cfg: ServeConfig) -> str:
-    """Serve the app on cfg.host:cfg.port; returns the base URL once every replica holds every version, warm."""
+def deploy(models: list[ServedModel], cfg: ServeConfig, private_dir: Path | None = None) -> str:
+    """Serve the app on cfg.host:cfg.port; returns the base URL once every replica holds every version, warm.
+    `private_dir`: our own cluster's temp dir, where HAProxy's files go (None on a joined cluster: Ray's defaults)."""
     from ray import serve
 
     if not models:
         raise ValueError("nothing to serve: give at least one model version")
+    front = haproxy_env(cfg, private_dir)
+    if front and private_dir is not None:
+        (private_dir / HAPROXY_DIR).mkdir(mode=0o700, exist_ok=True)  # Ray's temp dir itself is mode 777
     serve.start(
         proxy_location=cfg.proxy_location,
         http_options=http_options(cfg),
-        controller_options={"runtime_env": {"env_vars": PROXY_ENV}},
-    )  # proxies inherit the controller's
+        controller_options={"runtime_env": {"env_vars": {**PROXY_ENV, **front}}},
+    )  # proxies (or HAProxy's manager) inherit the controller's
     secret = load_or_create_secret(Path(cfg.secret_file))
-    serve.run(build_app(models, cfg, gpus_per_replica(cfg.num_gpus), secret), name=APP_NAME, route_prefix="/")
+    app = build_app(models, cfg, gpus_per_replica(cfg.num_gpus), secret, front)
+    serve.run(app, name=APP_NAME, route_prefix="/")
     return f"http://{cfg.host}:{cfg.port}"
 
 
@@ -99,7 +135,7 @@ def local_app(models: list[ServedModel], cfg: ServeConfig, num_cpus: int | None 
     """A private loopback Ray + the app, for tests and benchmarks; everything is gone afterwards."""
     temp_dir = start_ray(num_cpus=num_cpus)
     try:
-        yield deploy(models, cfg)
+        yield deploy(models, cfg, temp_dir)
     finally:
         shutdown(joined_cluster=False)
         shutil.rmtree(temp_dir, ignore_errors=True)
@@ -113,7 +149,7 @@ def serve_until_interrupted(models: list[ServedModel], cfg: ServeConfig, address
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        url = deploy(models, cfg)
+        url = deploy(models, cfg, temp_dir)
         served = ", ".join(f"{m.name} {m.version}" + (f" ({m.stage})" if m.stage else "") for m in models)
         print(f"serving {served} at {url}/  (API docs: {url}/docs). Ctrl-C stops.", flush=True)
         stop.wait()
