@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +45,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "lr_3e-3": {"lr": 0.003},  # params.yaml's train.lr before the budget comparison
     "lr_6e-3": {"lr": 0.006},
     "batch16": {"batch_size": 16, "lr": 0.0042},  # 0.003 by the square root of the batch ratio
-    # Progressive size, as two runs (bench only, --budget-minutes): the first 40 % of the budget at 128 px from
-    # random weights, the rest at the full size starting there (a fresh warmup of 20 steps and cosine, as round 1
-    # fine-tunes the pretraining). A 128-px step moves 0.44x the pixels of a 192-px one.
-    "progressive": {"progressive": (128, 0.4)},
+    # Progressive size (train.progressive_size): the first 40 % of the run at 128 px, then the full size, in one run
+    # (optimizer, schedule and EMA carry on). A 128-px step moves 0.44x the pixels of a 192-px one.
+    "progressive": {"progressive_size": 128, "progressive_fraction": 0.4},
 }
 
 
@@ -67,12 +65,9 @@ def test_scores(checkpoint: Path, test_json: Path, device: str) -> dict[str, flo
     }
 
 
-def run_recipe(
-    phases: list[TrainConfig], target: float | None, paths: dict[str, Path], workdir: Path
-) -> dict[str, Any]:
-    """Train the phases in turn, each starting from the previous one's checkpoint; score the last on test."""
+def run_recipe(cfg: TrainConfig, target: float | None, paths: dict[str, Path], workdir: Path) -> dict[str, Any]:
+    """Train one recipe, logging val mAP per evaluation; score the checkpoint it ships on test."""
     curve: list[dict[str, float]] = []
-    spent = 0.0  # training seconds of the earlier phases
 
     def reached(epoch: int, stats: dict[str, float]) -> bool:
         if "val/map50" not in stats:  # an epoch without evaluation (eval_every > 1)
@@ -80,49 +75,33 @@ def run_recipe(
         curve.append(
             {
                 "epoch": epoch,
-                "train_seconds": round(spent + stats["train_seconds"], 2),
+                "train_seconds": round(stats["train_seconds"], 2),
                 "val_map50": stats["val/map50"],
                 "val_map": stats["val/map"],
             }
         )
         return target is not None and stats["val/map50"] >= target
 
-    summaries, checkpoint = [], None
-    for i, cfg in enumerate(phases):
-        start = {"init_from": str(checkpoint), "pretrained": "none"} if checkpoint else {}
-        checkpoint = workdir / f"phase{i}.pt"
-        summaries.append(train(replace(cfg, **start), paths["train"], paths["val"], checkpoint, stop_when=reached))
-        spent += summaries[-1]["train_seconds"]
+    checkpoint = workdir / "model.pt"
+    summary = train(cfg, paths["train"], paths["val"], checkpoint, stop_when=reached)
     hit = next((row for row in curve if target is not None and row["val_map50"] >= target), None)
-    images = sum(s["steps"] * cfg.batch_size for s, cfg in zip(summaries, phases))
     return {
         "reached": hit is not None,
         "epoch": hit and hit["epoch"],
         "train_seconds": hit and hit["train_seconds"],
-        "epochs_run": sum(s["epochs_run"] for s in summaries),
-        "steps_run": sum(s["steps"] for s in summaries),
-        "train_seconds_run": round(spent, 2),
+        "epochs_run": summary["epochs_run"],
+        "steps_run": summary["steps"],
+        "train_seconds_run": summary["train_seconds"],
         "best_val_map50": max(row["val_map50"] for row in curve),
-        "images_per_s": round(images / spent, 2),
-        **test_scores(checkpoint, paths["test"], summaries[-1]["device"]),
+        "images_per_s": round(summary["steps"] * cfg.batch_size / summary["train_seconds"], 2),
+        **test_scores(checkpoint, paths["test"], summary["device"]),
         "curve": curve,
     }
 
 
-def recipe_phases(base: dict[str, Any], overrides: dict[str, Any], fixed: dict[str, Any]) -> list[TrainConfig]:
-    """params.yaml's train settings + a recipe's overrides + the bench's fixed settings, as the runs to train:
-    one, or progressive size's two ((size, share of the budget) first, then the rest at full size)."""
-    progressive = overrides.get("progressive")
-    cfg = TrainConfig.from_params({**base, **{k: v for k, v in overrides.items() if k != "progressive"}, **fixed})
-    if progressive is None:
-        return [cfg]
-    if not cfg.max_minutes:
-        raise SystemExit("the progressive recipe splits a time budget: give --budget-minutes")
-    size, share = progressive
-    return [
-        replace(cfg, image_size=size, max_minutes=cfg.max_minutes * share),
-        replace(cfg, max_minutes=cfg.max_minutes * (1 - share), warmup_steps=20),
-    ]
+def recipe_config(base: dict[str, Any], overrides: dict[str, Any], fixed: dict[str, Any]) -> TrainConfig:
+    """params.yaml's train settings + a recipe's overrides + the bench's fixed settings."""
+    return TrainConfig.from_params({**base, **overrides, **fixed})
 
 
 def overrides_of(name: str) -> dict[str, Any]:
@@ -210,12 +189,11 @@ def main() -> None:
     results: dict[str, Any] = {}
     for name in names:
         overrides = overrides_of(name)
-        phases = recipe_phases(base, overrides, fixed)
-        cfg = phases[-1]
+        cfg = recipe_config(base, overrides, fixed)
         limit = f"{args.budget_minutes:g} min" if target is None else f"up to {cfg.epochs} epochs"
         print(f"== {name}: {overrides or 'params.yaml'}, {limit} at {cfg.image_size} px", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
-            results[name] = {"overrides": overrides, **run_recipe(phases, target, paths, Path(tmp))}
+            results[name] = {"overrides": overrides, **run_recipe(cfg, target, paths, Path(tmp))}
         write_json(out, {**setup, "recipes": results})  # after each recipe: a long run keeps what it has
     print_table(results, target)
 

@@ -36,25 +36,10 @@ def test_warm_start_configs_differ_only_in_where_they_start(start, budget, rando
 FIXED = {"resume": False, "run_on": "local", "init_from": None, "pretrained": "none", "image_size": 192}
 
 
-@pytest.mark.parametrize("name", [*bench_time_to_map.RECIPES, "cache_ram+mosaic+lr_6e-3"])
+@pytest.mark.parametrize("name", [*bench_time_to_map.RECIPES, "cache_ram+mosaic+lr_6e-3", "progressive+lr_3e-3"])
 def test_time_to_map_recipes_build_valid_configs(name):
     base = load_params(ROOT / "params.yaml")["train"]
     overrides = bench_time_to_map.overrides_of(name)
-    phases = bench_time_to_map.recipe_phases(base, overrides, {**FIXED, "max_minutes": 10.0})
-    for key, value in overrides.items():
-        if key != "progressive":
-            assert all(getattr(cfg, key) == value for cfg in phases)
-    assert phases[-1].image_size == 192
-    assert sum(cfg.max_minutes for cfg in phases) == pytest.approx(10.0)
-
-
-def test_progressive_is_two_runs_small_then_full_size():
-    base = load_params(ROOT / "params.yaml")["train"]
-    small, full = bench_time_to_map.recipe_phases(
-        base, bench_time_to_map.RECIPES["progressive"], {**FIXED, "max_minutes": 10.0}
-    )
-    assert (small.image_size, full.image_size) == (128, 192)
-    assert (small.max_minutes, full.max_minutes) == pytest.approx((4.0, 6.0))
-    assert full.warmup_steps < small.warmup_steps  # the second run continues the first: a short warmup
-    with pytest.raises(SystemExit, match="budget"):
-        bench_time_to_map.recipe_phases(base, bench_time_to_map.RECIPES["progressive"], {**FIXED, "max_minutes": None})
+    cfg = bench_time_to_map.recipe_config(base, overrides, {**FIXED, "max_minutes": 10.0})
+    assert all(getattr(cfg, key) == value for key, value in overrides.items())
+    assert cfg.image_size == 192 and cfg.max_minutes == 10.0

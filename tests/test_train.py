@@ -131,3 +131,51 @@ def test_a_time_budget_ends_the_run_at_its_lr_floor_and_a_resumed_run_spends_onl
     assert state["epoch"] == summary["epochs_run"]
     assert state["train_seconds"] == pytest.approx(summary["train_seconds"], abs=0.01)
     assert resumable_state(tmp_path / "last.pt", cfg) is None  # a spent budget starts over next time
+
+
+@pytest.mark.slow
+def test_progressive_size_trains_small_first_then_evaluates_and_saves_at_full_size(tiny_splits, tmp_path, capsys):
+    """train.progressive_size: epochs 1-2 of 4 at 64 px, 3-4 at 128 px, in one run: the same parameters go on
+    training (optimizer, schedule and EMA carry on), only full-size epochs are scored, and the checkpoint is a
+    128-px model whose detections match a network built at 128 px from its weights."""
+    import numpy as np
+    import torch
+
+    from rpsdet.model.factory import build_effdet
+    from rpsdet.model.predict import Detector
+    from rpsdet.train.loop import build_run, input_size, set_input_size
+
+    cfg = TrainConfig(epochs=4, lr=3e-3, progressive_size=64, progressive_fraction=0.5, **TINY)
+    run = build_run(cfg, train_json=tiny_splits / "train.json", data_version="", dist=None)
+    assert [input_size(run, e) for e in (1, 2, 3, 4)] == [64, 64, 128, 128] and run.size == 64
+    params = [id(p) for p in run.model.parameters()]
+    set_input_size(run, 128)
+    assert [id(p) for p in run.model.parameters()] == params and run.model.config.image_size == [128, 128]
+    assert run.loader.dataset.image_size == 128 and run.step_module.anchors.boxes.shape[0] > 0
+
+    seen = []
+    summary = train(
+        cfg,
+        tiny_splits / "train.json",
+        tiny_splits / "val.json",
+        tmp_path / "model.pt",
+        stop_when=lambda epoch, stats: seen.append((epoch, "val/map50" in stats)) and False,
+    )
+    steps_per_epoch = len(_records(tiny_splits)) // 4
+    assert f"train.progressive_size: training at 128 px from step {2 * steps_per_epoch}" in capsys.readouterr().out
+    assert seen == [(1, False), (2, False), (3, True), (4, True)]
+    assert summary["steps"] == 4 * steps_per_epoch
+    model, config, _ = load_checkpoint(tmp_path / "model.pt")
+    assert config["image_size"] == 128
+    fresh = build_effdet("efficientdet_d0", 128, 3, "group")
+    fresh.load_state_dict(model.state_dict())
+    image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    names = ["rock", "paper", "scissors"]
+    a = Detector(model, 128, names, "cpu").predict([image], 0.0)[0]
+    b = Detector(fresh, 128, names, "cpu").predict([image], 0.0)[0]
+    assert len(a) == len(b) > 0 and all(torch.allclose(torch.tensor(x.box), torch.tensor(y.box)) for x, y in zip(a, b))
+
+    with pytest.raises(ValueError, match="progressive_size is the early input size"):
+        TrainConfig.from_params({"image_size": 128, "progressive_size": 128})
+    with pytest.raises(ValueError, match="progressive_fraction"):
+        TrainConfig.from_params({"progressive_size": 128, "progressive_fraction": 1.0})

@@ -78,3 +78,20 @@ def build_effdet(
     elif norm == "frozen_batch":
         freeze_batch_norm_2d(model)  # converts the children in place (the root is no BatchNorm)
     return model
+
+
+def resize_effdet(model: EfficientDet, image_size: int, norm: str) -> None:
+    """Give an EfficientDet from build_effdet another input size, in place (progressive size in training).
+
+    The weights do not depend on the size, but the BiFPN's resampling does: its upsampling has fixed output sizes
+    and its pooling strides come from the feature sizes, and effdet's anchors come from `config.image_size`. Those
+    parameter-free layers and the config are taken from a network built at the new size; every parameter and
+    buffer stays the same object, so an optimizer, an EMA copy's link and DDP keep working on them.
+    """
+    sized = build_effdet(model.config.name, image_size, model.config.num_classes, norm)
+    for name, layer in sized.named_modules():
+        parts = (layer.children(), layer.parameters(), layer.buffers())
+        if name and all(next(part, None) is None for part in parts):  # a leaf that holds no state
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, layer)
+    model.config = sized.config

@@ -26,7 +26,7 @@ from rpsdet.classes import CLASS_NAMES
 from rpsdet.evaluate.inference import evaluate_dataset
 from rpsdet.model.checkpoint import load_checkpoint, read_torch_file, save_checkpoint
 from rpsdet.model.device import pick_device, set_threads
-from rpsdet.model.factory import build_effdet
+from rpsdet.model.factory import build_effdet, resize_effdet
 from rpsdet.model.predict import Detector
 from rpsdet.model.pretrained import check_start, start_point
 from rpsdet.model.speed import use_channels_last
@@ -63,6 +63,10 @@ class TrainConfig:
     scale_jitter: float = 0.25
     color_jitter: float = 0.3
     mosaic: float = 0.0  # probability of a 2x2 mosaic with three other training images (multi-hand scenes)
+    # Progressive size: the first progressive_fraction of the run (of its epochs, or of train.max_minutes) trains at
+    # progressive_size px, the rest at image_size; 0 = off. Small steps early buy more steps (README).
+    progressive_size: int = 0
+    progressive_fraction: float = 0.4
     eval_every: int = 2
     early_stop_patience: int = 0  # evaluations without improvement before stopping; 0 = never stop early
     seed: int = 0
@@ -102,6 +106,17 @@ class TrainConfig:
                 f"train.batch_size={cfg.batch_size} must divide by train.ray_workers={cfg.ray_workers}: "
                 f"it is the global batch, split between the workers"
             )
+        if cfg.progressive_size and not (0 < cfg.progressive_size < cfg.image_size and cfg.progressive_size % 32 == 0):
+            raise ValueError(
+                f"train.progressive_size is the early input size, a multiple of 32 below train.image_size="
+                f"{cfg.image_size} (0 = off), got {cfg.progressive_size!r}"
+            )
+        if not 0 < cfg.progressive_fraction < 1:
+            raise ValueError(
+                f"train.progressive_fraction is a share of the run in (0, 1), got {cfg.progressive_fraction!r}"
+            )
+        if cfg.progressive_size and cfg.run_on == "ray":
+            raise ValueError("train.progressive_size works with run_on: local only (set progressive_size: 0 for ray)")
         if cfg.precise_bn_images < 0:
             raise ValueError(f"train.precise_bn_images is a number of images (0 = off), got {cfg.precise_bn_images!r}")
         check_start(cfg.pretrained, cfg.norm, cfg.init_from, cfg.backbone_weights)
@@ -166,6 +181,8 @@ class Run:
     ckpt_config: dict[str, Any]
     total_steps: int
     precise_bn: DataLoader | None  # norm batch: the images whose statistics replace BN's before each evaluation
+    train_json: Path
+    size: int  # the input size now: train.progressive_size early in a progressive run, else image_size
     best: dict[str, Any] = field(default_factory=lambda: {"map": -1.0, "map50": -1.0, "epoch": 0, "state_dict": None})
     evals_since_best: int = 0
     step: int = 0
@@ -182,10 +199,10 @@ class Run:
         return self.ema.module if self.ema is not None else self.model
 
 
-def _build_model(cfg: TrainConfig, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module, Any]:
+def _build_model(cfg: TrainConfig, device: torch.device, size: int) -> tuple[torch.nn.Module, torch.nn.Module, Any]:
     """The network where training starts (random, pretrained or a warm checkpoint) and its training bench."""
     start = start_point(cfg.pretrained, cfg.init_from)
-    model = build_effdet(cfg.arch, cfg.image_size, len(CLASS_NAMES), cfg.norm, cfg.backbone_weights, start.weights)
+    model = build_effdet(cfg.arch, size, len(CLASS_NAMES), cfg.norm, cfg.backbone_weights, start.weights)
     if start.checkpoint:
         warm, warm_cfg, _ = load_checkpoint(start.checkpoint)
         if (warm_cfg["arch"], warm_cfg["norm"]) != (cfg.arch, cfg.norm):
@@ -197,12 +214,11 @@ def _build_model(cfg: TrainConfig, device: torch.device) -> tuple[torch.nn.Modul
     return model, DetBenchTrain(model).to(device).train(), start
 
 
-def _build_loader(cfg: TrainConfig, train_json: Path, dist: Distributed | None) -> tuple[DataLoader, torch.Generator]:
+def _build_loader(
+    cfg: TrainConfig, train_json: Path, dist: Distributed | None, size: int
+) -> tuple[DataLoader, torch.Generator]:
     dataset = DetectionDataset(
-        train_json,
-        train_transform(cfg.image_size, cfg.scale_jitter, cfg.color_jitter, cfg.mosaic),
-        cfg.image_size,
-        cfg.cache,
+        train_json, train_transform(size, cfg.scale_jitter, cfg.color_jitter, cfg.mosaic), size, cfg.cache
     )
     if len(dataset) < cfg.batch_size:
         raise ValueError(f"{train_json} has {len(dataset)} images, fewer than train.batch_size={cfg.batch_size}")
@@ -224,9 +240,10 @@ def build_run(cfg: TrainConfig, *, train_json: Path, data_version: str, dist: Di
     seed_everything(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     device = dist.device if dist is not None else pick_device(cfg.device)
     threads = set_threads(dist.threads if dist is not None else cfg.threads)
-    model, bench, start = _build_model(cfg, device)
+    size = cfg.progressive_size or cfg.image_size
+    model, bench, start = _build_model(cfg, device, size)
     step_module = dist.wrap(bench) if dist is not None else bench
-    loader, shuffle = _build_loader(cfg, train_json, dist)
+    loader, shuffle = _build_loader(cfg, train_json, dist, size)
     total_steps = cfg.epochs * len(loader)
     budget = TimeBudget(cfg.max_minutes, cfg.warmup_steps, cfg.min_lr_ratio) if cfg.max_minutes else None
     optimizer = _optimizer(cfg, model)
@@ -267,6 +284,8 @@ def build_run(cfg: TrainConfig, *, train_json: Path, data_version: str, dist: Di
         ckpt_config,
         total_steps,
         precise_bn,
+        train_json,
+        size,
     )
 
 
@@ -304,10 +323,34 @@ def resume(run: Run, *, state_path: Path | None, out_path: Path) -> None:
         run.budget.spent_s = run.train_seconds
 
 
+def input_size(run: Run, epoch: int) -> int:
+    """The input size for `epoch`: train.progressive_size during the first progressive_fraction of the run (of
+    its epochs, or of its time budget: the switch then comes mid-epoch), image_size after."""
+    cfg = run.cfg
+    if not cfg.progressive_size:
+        return cfg.image_size
+    if run.budget is not None:
+        small = run.train_seconds < cfg.progressive_fraction * run.budget.seconds
+    else:
+        small = epoch <= min(cfg.epochs - 1, max(1, round(cfg.progressive_fraction * cfg.epochs)))
+    return cfg.progressive_size if small else cfg.image_size
+
+
+def set_input_size(run: Run, size: int) -> None:
+    """Train at `size` from now on: the networks (trained and EMA) are resized in place, so the optimizer, the lr
+    schedule and the EMA carry on; effdet's anchors and the loader are rebuilt for the new size."""
+    resize_effdet(run.model, size, run.cfg.norm)
+    if run.ema is not None:
+        resize_effdet(run.ema.module, size, run.cfg.norm)
+    run.step_module = DetBenchTrain(run.model).to(run.device).train()
+    run.loader, run.shuffle = _build_loader(run.cfg, run.train_json, run.dist, size)
+    run.size = size
+
+
 def _train_step(run: Run, images: torch.Tensor, boxes: list, labels: list) -> dict[str, torch.Tensor]:
     """Forward, backward, clip, optimizer and EMA: one step of the global batch."""
     device = run.device
-    targets = {k: v.to(device) for k, v in to_effdet_targets(boxes, labels, run.cfg.image_size).items()}
+    targets = {k: v.to(device) for k, v in to_effdet_targets(boxes, labels, run.size).items()}
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         out = run.step_module(images.to(device), targets)
     run.optimizer.zero_grad(set_to_none=True)
@@ -354,7 +397,7 @@ def train_epoch(run: Run, epoch: int, progress: tqdm) -> dict[str, float]:
             refresh=False,
             **({"left": f"{budget.left_s / 60:.1f}min"} if budget is not None else {}),
         )
-        if budget is not None and budget.exhausted:
+        if budget is not None and (budget.exhausted or input_size(run, epoch) != run.size):
             break
     if dist is not None:
         sums = dist.mean(sums)
@@ -452,6 +495,10 @@ def train(
     )
     epochs = itertools.count(run.first_epoch) if run.budget is not None else range(run.first_epoch, cfg.epochs + 1)
     for epoch in epochs:
+        if input_size(run, epoch) != run.size:
+            set_input_size(run, input_size(run, epoch))
+            if run.main:
+                progress.write(f"train.progressive_size: training at {run.size} px from step {run.step}")
         stats = train_epoch(run, epoch, progress)
         last = run.budget.exhausted if run.budget is not None else epoch == cfg.epochs
         if run.main and run.budget is not None and last:
@@ -459,7 +506,8 @@ def train(
                 f"train.max_minutes={cfg.max_minutes:g} spent after {run.step} steps (in epoch {epoch}); "
                 f"lr at its floor {stats['train/lr']:.2e}; last evaluation"
             )
-        if run.main and (epoch % cfg.eval_every == 0 or last):
+        # Evaluated (and saved) at image_size only: a progressive run's early epochs are not scored.
+        if run.main and run.size == cfg.image_size and (epoch % cfg.eval_every == 0 or last):
             evaluate_and_save(run, epoch, stats, val_json=val_json, out_path=out_path, progress=progress)
         if live is not None:
             for key, value in stats.items():
