@@ -51,6 +51,9 @@ def server(request, tiny_checkpoint, tiny_checkpoint_v2, tmp_path_factory):
         {
             "port": free_port(),
             "max_batch_size": 4,
+            # Concurrent requests must meet in a batch however slowly a loaded machine's proxy passes them on (at
+            # the 2 ms default, 16 concurrent requests once ran as 16 batches of one).
+            "batch_wait_timeout_s": 0.02,
             "threads_per_replica": 1,
             "score_threshold": 0.0,
             "min_score": 0.0,
