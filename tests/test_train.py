@@ -154,13 +154,12 @@ def test_progressive_size_trains_small_first_then_evaluates_and_saves_at_full_si
     assert run.loader.dataset.image_size == 128 and run.step_module.anchors.boxes.shape[0] > 0
 
     seen = []
-    summary = train(
-        cfg,
-        tiny_splits / "train.json",
-        tiny_splits / "val.json",
-        tmp_path / "model.pt",
-        stop_when=lambda epoch, stats: seen.append((epoch, "val/map50" in stats)) and False,
-    )
+
+    def record(epoch: int, stats: dict) -> bool:  # which epochs were evaluated; never stops the run
+        seen.append((epoch, "val/map50" in stats))
+        return False
+
+    summary = train(cfg, tiny_splits / "train.json", tiny_splits / "val.json", tmp_path / "model.pt", stop_when=record)
     steps_per_epoch = len(_records(tiny_splits)) // 4
     assert f"train.progressive_size: training at 128 px from step {2 * steps_per_epoch}" in capsys.readouterr().out
     assert seen == [(1, False), (2, False), (3, True), (4, True)]
@@ -179,3 +178,5 @@ def test_progressive_size_trains_small_first_then_evaluates_and_saves_at_full_si
         TrainConfig.from_params({"image_size": 128, "progressive_size": 128})
     with pytest.raises(ValueError, match="progressive_fraction"):
         TrainConfig.from_params({"progressive_size": 128, "progressive_fraction": 1.0})
+    with pytest.raises(ValueError, match="epochs >= 2"):
+        TrainConfig.from_params({"progressive_size": 128, "epochs": 1})

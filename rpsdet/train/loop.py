@@ -115,6 +115,8 @@ class TrainConfig:
             raise ValueError(
                 f"train.progressive_fraction is a share of the run in (0, 1), got {cfg.progressive_fraction!r}"
             )
+        if cfg.progressive_size and not cfg.max_minutes and cfg.epochs < 2:
+            raise ValueError("train.progressive_size needs train.epochs >= 2 (or train.max_minutes) to switch sizes")
         if cfg.progressive_size and cfg.run_on == "ray":
             raise ValueError("train.progressive_size works with run_on: local only (set progressive_size: 0 for ray)")
         if cfg.precise_bn_images < 0:
