@@ -395,6 +395,9 @@ def test_security_headers_and_the_bearer_scheme_in_openapi(server, auth):
         csp = r.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
         assert r.headers["X-Content-Type-Options"] == "nosniff"
+    refused = requests.post(f"{server['url']}/api/v1/detect", data=b"x", timeout=TIMEOUT)  # refusals carry them too
+    assert refused.status_code == 401 and refused.headers["X-Frame-Options"] == "DENY"
+    assert refused.headers["Content-Security-Policy"] == csp
     spec = requests.get(f"{server['url']}/openapi.json", timeout=TIMEOUT).json()
     assert spec["components"]["securitySchemes"]["HTTPBearer"] == {
         "type": "http",

@@ -19,7 +19,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 from ray import serve
-from starlette.datastructures import UploadFile
+from starlette.datastructures import MutableHeaders, UploadFile
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rpsdet.model.device import set_threads
 from rpsdet.model.predict import Detection, Detector
@@ -56,11 +57,28 @@ class Login(BaseModel):
     password: str = Field(min_length=1, max_length=MAX_PASSWORD)
 
 
-@api.middleware("http")
-async def _security_headers(request: Request, call_next):
-    response = await call_next(request)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every HTTP response. Plain ASGI rather than `@api.middleware("http")`: Starlette's
+    BaseHTTPMiddleware passes every request and response through extra tasks and streams, which cost about 1 ms of
+    a /detect request's serving overhead on 2 cores (bench/bench_serve.py)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(SECURITY_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+api.add_middleware(SecurityHeaders)
 
 
 @api.exception_handler(Refused)
