@@ -59,8 +59,8 @@ class Login(BaseModel):
 
 class SecurityHeaders:
     """Adds SECURITY_HEADERS to every HTTP response. Plain ASGI rather than `@api.middleware("http")`: Starlette's
-    BaseHTTPMiddleware passes every request and response through extra tasks and streams, which cost about 1 ms of
-    a /detect request's serving overhead on 2 cores (bench/bench_serve.py)."""
+    BaseHTTPMiddleware passes every request and response through extra tasks and streams, which cost 1.5 ms of a
+    /detect request's serving overhead on 2 cores (median of six alternating runs; README, "Serving overhead")."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
